@@ -1,0 +1,3 @@
+//! The API endpoint inventory (to be written).
+
+pub mod template;

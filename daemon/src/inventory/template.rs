@@ -1,0 +1,1 @@
+//! Path templating (to be written).

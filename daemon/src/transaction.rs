@@ -1,0 +1,105 @@
+//! The API transaction: one request paired with its response, as every later
+//! stage (inventory, store, API, CLI, export) sees it.
+//!
+//! Field names here are the single definition used by the store, the JSON
+//! API and the CLI.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Application protocol a transaction was parsed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Http1,
+}
+
+/// How a request authenticated itself, judged from its headers alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthScheme {
+    None,
+    Basic,
+    Bearer,
+    ApiKey,
+    Cookie,
+    Other,
+}
+
+impl AuthScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::None => "none",
+            AuthScheme::Basic => "basic",
+            AuthScheme::Bearer => "bearer",
+            AuthScheme::ApiKey => "api_key",
+            AuthScheme::Cookie => "cookie",
+            AuthScheme::Other => "other",
+        }
+    }
+}
+
+/// One end of the TCP connection a transaction travelled on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    pub address: Option<SocketAddr>,
+    /// Process id on this node, when the process is local.
+    pub pid: Option<u32>,
+    /// Process command name, when the process is local.
+    pub process: Option<String>,
+}
+
+/// A header as stored: credential-bearing values are replaced by a marker,
+/// so the store and the API never see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredHeader {
+    pub name: String,
+    /// The value, or `None` when it was withheld as a credential.
+    pub value: Option<String>,
+}
+
+/// Loss and parse faults that touched a transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionFlags {
+    /// Some of the body bytes were not captured (per-call cap or ring-buffer
+    /// loss), so sizes are lower bounds.
+    pub truncated: bool,
+    /// The response never arrived before the connection closed.
+    pub no_response: bool,
+    /// The body was larger than the analysis cap, or could not be decoded.
+    pub body_not_analysed: bool,
+}
+
+/// An HTTP request with its response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Monotonic id assigned by the daemon, unique per data directory.
+    pub id: u64,
+    /// Wall-clock time of the request's first byte, Unix milliseconds.
+    pub started_at_ms: u64,
+    /// From the request's first byte to the response's last, microseconds.
+    pub latency_us: u64,
+    pub protocol: Protocol,
+    /// Whether the bytes were captured as TLS plaintext.
+    pub encrypted: bool,
+    pub method: String,
+    /// `Host` header, or the server address when there is none.
+    pub host: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Response status, `None` when no response was seen.
+    pub status: Option<u16>,
+    pub request_headers: Vec<StoredHeader>,
+    pub response_headers: Vec<StoredHeader>,
+    /// Request bytes on the wire: start line, headers and body.
+    pub request_size: u64,
+    /// Response bytes on the wire: status line, headers and body.
+    pub response_size: u64,
+    pub auth: AuthScheme,
+    pub client: Peer,
+    pub server: Peer,
+    /// Id of the inventory endpoint this call was counted under.
+    pub endpoint_id: String,
+    pub flags: TransactionFlags,
+}

@@ -1,0 +1,28 @@
+//! The ztapi sensor's eBPF programs.
+//!
+//! - `openssl`: uprobes on libssl that copy plaintext out of `SSL_read*` and
+//!   `SSL_write*` calls into the event ring buffer.
+//! - `syscalls`: a `sys_enter` raw tracepoint that learns which socket file
+//!   descriptor each TLS session reads and writes, while a TLS call is in
+//!   progress on that thread.
+//! - `emit`: record assembly and ring-buffer output shared by both.
+#![no_std]
+#![no_main]
+
+mod emit;
+mod maps;
+mod openssl;
+mod syscalls;
+
+/// Makes any reachable panic an infinite loop, which the verifier rejects at
+/// load time, so a program that could panic never runs.
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// The probe-read and ring-buffer helpers are GPL-only.
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
