@@ -23,6 +23,8 @@ pub enum EventKind {
     TlsChunk = 1,
     /// A [`SessionEnd`]: the TLS session object was freed.
     TlsSessionEnd = 2,
+    /// A [`SessionSocket`]: the TCP socket a TLS session reads and writes.
+    TlsSessionSocket = 3,
 }
 
 impl EventKind {
@@ -30,6 +32,7 @@ impl EventKind {
         match value {
             1 => Some(Self::TlsChunk),
             2 => Some(Self::TlsSessionEnd),
+            3 => Some(Self::TlsSessionSocket),
             _ => None,
         }
     }
@@ -108,6 +111,33 @@ pub struct SessionEnd {
     pub pid: u32,
     pub timestamp_ns: u64,
     pub ssl: u64,
+}
+
+/// Record sent the first time a TLS session is seen using a socket fd, with
+/// the socket's addresses read from the kernel's `struct sock`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SessionSocket {
+    /// Always `EventKind::TlsSessionSocket as u32`.
+    pub kind: u32,
+    pub pid: u32,
+    pub timestamp_ns: u64,
+    pub ssl: u64,
+    pub fd: i32,
+    /// `AF_INET` (2) or `AF_INET6` (10).
+    pub family: u16,
+    /// Local port, host byte order.
+    pub local_port: u16,
+    /// Remote port, host byte order.
+    pub remote_port: u16,
+    /// Explicit padding; always zero.
+    pub reserved: u16,
+    /// Local address: 4 bytes for IPv4 (network order), else 16.
+    pub local_addr: [u8; 16],
+    /// Remote address, laid out as `local_addr`.
+    pub remote_addr: [u8; 16],
+    /// Explicit padding; always zero.
+    pub reserved2: u32,
 }
 
 /// Size of the largest record: the ring buffer must hold many of these.

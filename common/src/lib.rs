@@ -11,4 +11,4 @@ pub mod event;
 pub mod maps;
 
 pub use counters::Counter;
-pub use event::{ChunkHeader, Direction, EventKind, SessionEnd, TlsCallKind};
+pub use event::{ChunkHeader, Direction, EventKind, SessionEnd, SessionSocket, TlsCallKind};

@@ -24,6 +24,51 @@ pub struct SensorConfig {
     /// Unconsumed ring-buffer bytes above which a record wakes the consumer;
     /// below it records are sent without a wakeup and the daemon polls.
     pub wakeup_threshold: u32,
+    /// Explicit padding; always zero.
+    pub reserved: u32,
+    /// Where to find a socket's addresses from a file descriptor.
+    pub offsets: KernelOffsets,
+}
+
+/// Byte offsets of the kernel struct fields the sensor follows from the
+/// current task to a socket's addresses. They differ between kernel builds,
+/// so the daemon reads them from the running kernel's BTF at start.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelOffsets {
+    /// Non-zero when every offset below was found; else the sensor sends no
+    /// socket records and the daemon falls back to `/proc`.
+    pub valid: u32,
+    /// `task_struct.files`
+    pub task_files: u32,
+    /// `files_struct.fdt`
+    pub files_fdt: u32,
+    /// `fdtable.fd`
+    pub fdtable_fd: u32,
+    /// `file.private_data`
+    pub file_private_data: u32,
+    /// `file.f_inode`
+    pub file_inode: u32,
+    /// `inode.i_mode`
+    pub inode_mode: u32,
+    /// `socket.sk`
+    pub socket_sk: u32,
+    /// `sock_common.skc_daddr`
+    pub sock_daddr: u32,
+    /// `sock_common.skc_rcv_saddr`
+    pub sock_rcv_saddr: u32,
+    /// `sock_common.skc_dport`
+    pub sock_dport: u32,
+    /// `sock_common.skc_num`
+    pub sock_num: u32,
+    /// `sock_common.skc_family`
+    pub sock_family: u32,
+    /// `sock_common.skc_v6_daddr`
+    pub sock_v6_daddr: u32,
+    /// `sock_common.skc_v6_rcv_saddr`
+    pub sock_v6_rcv_saddr: u32,
+    /// Explicit padding; always zero.
+    pub reserved: u32,
 }
 
 /// Key of the map that remembers which socket a TLS session uses.

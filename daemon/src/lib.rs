@@ -4,6 +4,16 @@
 //! Each stage is a plain module with typed input and output, so it can be
 //! driven from captured chunks in a test as well as from the live sensor.
 
+pub mod api;
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod inventory;
+pub mod pipeline;
+pub mod preflight;
 pub mod protocols;
+pub mod stats;
+pub mod store;
+pub mod streams;
 pub mod transaction;

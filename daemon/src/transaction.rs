@@ -103,3 +103,5 @@ pub struct Transaction {
     pub endpoint_id: String,
     pub flags: TransactionFlags,
 }
+
+pub mod assemble;

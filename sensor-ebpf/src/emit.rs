@@ -8,7 +8,7 @@ use aya_ebpf::{
 use common::{
     event::{ChunkScratch, SessionEnd, MAX_CHUNKS_PER_CALL, MAX_CHUNK_DATA},
     maps::SensorConfig,
-    ChunkHeader, Counter, Direction, EventKind,
+    ChunkHeader, Counter, Direction, EventKind, SessionSocket,
 };
 
 use crate::maps::{count, EVENTS, SCRATCH};
@@ -128,6 +128,19 @@ pub fn send_session_end(config: &SensorConfig, pid: u32, ssl: u64) {
         core::slice::from_raw_parts(
             (&record as *const SessionEnd).cast::<u8>(),
             core::mem::size_of::<SessionEnd>(),
+        )
+    };
+    output(config, bytes);
+}
+
+/// Sends the socket a TLS session uses.
+#[inline(always)]
+pub fn send_socket(config: &SensorConfig, record: &SessionSocket) {
+    // SAFETY: SessionSocket is repr(C) without padding.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            (record as *const SessionSocket).cast::<u8>(),
+            core::mem::size_of::<SessionSocket>(),
         )
     };
     output(config, bytes);

@@ -4,7 +4,7 @@
 //!   `SSL_write*` calls into the event ring buffer.
 //! - `syscalls`: a `sys_enter` raw tracepoint that learns which socket file
 //!   descriptor each TLS session reads and writes, while a TLS call is in
-//!   progress on that thread.
+//!   progress on that thread, and `socket` reads that socket's addresses.
 //! - `emit`: record assembly and ring-buffer output shared by both.
 #![no_std]
 #![no_main]
@@ -12,6 +12,7 @@
 mod emit;
 mod maps;
 mod openssl;
+mod socket;
 mod syscalls;
 
 /// Makes any reachable panic an infinite loop, which the verifier rejects at

@@ -1,6 +1,7 @@
 //! `sys_enter` raw tracepoint: while a thread is inside a hooked TLS call,
 //! the first argument of its socket read or write syscall is the session's
-//! fd. The daemon maps `(pid, fd)` to the TCP connection through `/proc`.
+//! fd. The first time a session uses an fd, the hook sends the socket's
+//! addresses, so short-lived clients are attributed before they exit.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel},
@@ -9,7 +10,11 @@ use aya_ebpf::{
 };
 use common::maps::SessionKey;
 
-use crate::maps::{ACTIVE_CALLS, SESSION_FDS};
+use crate::{
+    emit::send_socket,
+    maps::{config, ACTIVE_CALLS, SESSION_FDS},
+    socket::read_session_socket,
+};
 
 /// x86_64 syscall numbers of the calls OpenSSL's socket BIO uses, plus their
 /// vectored and message variants (arch/x86/entry/syscalls/syscall_64.tbl).
@@ -55,11 +60,24 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         (*call).fd = fd;
         (*call).ssl
     };
+    let pid = (pid_tgid >> 32) as u32;
     let key = SessionKey {
-        pid: (pid_tgid >> 32) as u32,
+        pid,
         reserved: 0,
         ssl,
     };
+    // SAFETY: copied out at once; the LRU may evict the entry afterwards.
+    let known_fd = unsafe { SESSION_FDS.get(key) }.copied();
+    if known_fd == Some(fd) {
+        return 0;
+    }
     let _ = SESSION_FDS.insert(key, fd, 0);
+
+    // First time this session uses this fd: tell the daemon which TCP
+    // connection it is, while the socket certainly still exists.
+    let config = config();
+    if let Some(record) = read_session_socket(&config.offsets, pid, ssl, fd) {
+        send_socket(&config, &record);
+    }
     0
 }

@@ -1,0 +1,220 @@
+//! The `ztapi` command line: queries the daemon and prints tables, or JSON
+//! for scripts.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use comfy_table::{presets::NOTHING, Cell, CellAlignment, Table};
+
+use crate::{
+    api::{client, Request, StatusReport},
+    inventory::EndpointSummary,
+    transaction::Transaction,
+};
+
+/// Query the ztapi daemon (ztapid): its status, the API endpoints it has
+/// seen, and recent API transactions.
+#[derive(Debug, Parser)]
+#[command(name = "ztapi", version)]
+pub struct CliArgs {
+    /// Unix socket of the ztapid API.
+    #[arg(long, global = true, env = "ZTAPI_SOCKET", default_value = "/run/ztapi/ztapid.sock")]
+    pub socket: PathBuf,
+
+    /// Print the daemon's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attached programs, hooked libraries and their processes, event rate,
+    /// drops and truncations.
+    Status,
+    /// The API endpoint inventory.
+    Endpoints,
+    /// Recent API transactions, newest first.
+    Transactions {
+        /// Transactions to show at most.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only transactions of this endpoint id (see `ztapi endpoints`).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+}
+
+/// Runs the command line; the exit code is 1 on any error.
+pub fn run(args: CliArgs) -> ExitCode {
+    let request = match &args.command {
+        Command::Status => Request::Status,
+        Command::Endpoints => Request::Endpoints,
+        Command::Transactions { limit, endpoint } => Request::Transactions {
+            limit: Some(*limit),
+            endpoint: endpoint.clone(),
+        },
+    };
+    let data = match client::call(&args.socket, &request) {
+        Ok(data) => data,
+        Err(error) => {
+            eprintln!("ztapi: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&data).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let printed = match args.command {
+        Command::Status => serde_json::from_value(data).map(|report| print_status(&report)),
+        Command::Endpoints => serde_json::from_value(data).map(|endpoints: Vec<EndpointSummary>| print_endpoints(&endpoints)),
+        Command::Transactions { .. } => serde_json::from_value(data).map(|transactions: Vec<Transaction>| print_transactions(&transactions)),
+    };
+    match printed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ztapi: the daemon's reply does not match this ztapi version: {error}; use --json");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(NOTHING);
+    table.set_header(header.iter().map(|title| Cell::new(title)));
+    table
+}
+
+fn right(value: impl ToString) -> Cell {
+    Cell::new(value.to_string()).set_alignment(CellAlignment::Right)
+}
+
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+fn print_status(report: &StatusReport) {
+    println!("ztapid {} (pid {}), up {} s", report.version, report.pid, report.uptime_seconds);
+    println!("programs: {}", report.programs.join(", "));
+    println!(
+        "events: {:.1}/s, {} stored transactions, {} endpoints, store {} KiB",
+        report.events_per_second,
+        report.stored_transactions,
+        report.endpoints,
+        report.store_bytes / 1024
+    );
+
+    println!();
+    if report.libraries.is_empty() {
+        println!("hooked libraries: none yet (no running process maps libssl)");
+    } else {
+        let mut libraries = table(&["LIBRARY", "PROBES", "PROCESSES"]);
+        for library in &report.libraries {
+            let pids: Vec<String> = library.pids.iter().map(u32::to_string).collect();
+            libraries.add_row(vec![Cell::new(&library.path), right(library.probes), Cell::new(pids.join(" "))]);
+        }
+        println!("{libraries}");
+    }
+
+    let kernel = |name: &str| report.kernel.get(name).copied().unwrap_or(0);
+    let pipeline = &report.pipeline;
+    println!();
+    println!("capture:");
+    println!("  tls calls {}, records {}, ring buffer drops {}", kernel("tls_calls"), pipeline.records, kernel("ringbuf_drops"));
+    println!(
+        "  truncated calls {} ({} bytes), read faults {}, unmatched returns {}",
+        kernel("truncated_calls"),
+        kernel("truncated_bytes"),
+        kernel("read_faults"),
+        kernel("unmatched_returns")
+    );
+    println!("parsing:");
+    println!(
+        "  transactions {}, duplicates merged {}, connections open {} (evicted {})",
+        pipeline.transactions, pipeline.duplicates_merged, pipeline.connections_open, pipeline.connections_evicted
+    );
+    println!(
+        "  unparsed connections {} ({} bytes), parse errors {}, resyncs {}, skipped bytes {}",
+        pipeline.unparsed_connections, pipeline.unparsed_bytes, pipeline.parse_errors, pipeline.parser_resyncs, pipeline.skipped_bytes
+    );
+    println!(
+        "  unanswered requests {}, orphan responses {}, invalid records {}, store errors {}",
+        pipeline.unanswered_requests, pipeline.orphan_responses, pipeline.record_errors, pipeline.store_errors
+    );
+}
+
+fn print_endpoints(endpoints: &[EndpointSummary]) {
+    if endpoints.is_empty() {
+        println!("no endpoints seen yet");
+        return;
+    }
+    let mut rows = table(&["ID", "SERVICE", "METHOD", "PATH", "CALLS", "2XX", "4XX", "5XX", "P50 MS", "P99 MS", "AUTH", "TLS"]);
+    for endpoint in endpoints {
+        let auth: Vec<&str> = endpoint.auth_schemes.iter().map(|scheme| scheme.as_str()).collect();
+        rows.add_row(vec![
+            Cell::new(&endpoint.id),
+            Cell::new(&endpoint.service),
+            Cell::new(&endpoint.method),
+            Cell::new(&endpoint.path_template),
+            right(endpoint.calls),
+            right(endpoint.status_classes.success),
+            right(endpoint.status_classes.client_error),
+            right(endpoint.status_classes.server_error),
+            right(optional(endpoint.latency_p50_us.map(|us| format!("{:.1}", us as f64 / 1000.0)))),
+            right(optional(endpoint.latency_p99_us.map(|us| format!("{:.1}", us as f64 / 1000.0)))),
+            Cell::new(auth.join(",")),
+            Cell::new(if endpoint.encrypted { "yes" } else { "no" }),
+        ]);
+    }
+    println!("{rows}");
+}
+
+fn print_transactions(transactions: &[Transaction]) {
+    if transactions.is_empty() {
+        println!("no transactions stored yet");
+        return;
+    }
+    let mut rows = table(&["ID", "TIME", "CLIENT", "METHOD", "HOST", "PATH", "STATUS", "MS", "REQ B", "RESP B", "SERVER PROCESS"]);
+    for transaction in transactions {
+        let client = match (&transaction.client.process, transaction.client.address) {
+            (Some(process), _) => format!("{process}[{}]", optional(transaction.client.pid)),
+            (None, Some(address)) => address.to_string(),
+            (None, None) => "-".to_owned(),
+        };
+        let server = match &transaction.server.process {
+            Some(process) => format!("{process}[{}]", optional(transaction.server.pid)),
+            None => optional(transaction.server.address),
+        };
+        rows.add_row(vec![
+            right(transaction.id),
+            Cell::new(format_time(transaction.started_at_ms)),
+            Cell::new(client),
+            Cell::new(&transaction.method),
+            Cell::new(&transaction.host),
+            Cell::new(&transaction.path),
+            right(optional(transaction.status)),
+            right(format!("{:.1}", transaction.latency_us as f64 / 1000.0)),
+            right(transaction.request_size),
+            right(transaction.response_size),
+            Cell::new(server),
+        ]);
+    }
+    println!("{rows}");
+}
+
+/// `HH:MM:SS.mmm` in UTC, enough to order recent calls at a glance.
+fn format_time(unix_ms: u64) -> String {
+    let seconds_of_day = (unix_ms / 1000) % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        seconds_of_day / 3600,
+        seconds_of_day / 60 % 60,
+        seconds_of_day % 60,
+        unix_ms % 1000
+    )
+}
