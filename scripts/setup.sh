@@ -15,7 +15,7 @@ fi
 APT_PACKAGES=(
   llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev
   nginx curl openssl ca-certificates iproute2 procps
-  nghttp2-client wrk
+  nghttp2-client wrk python3
 )
 
 missing=()
@@ -32,6 +32,12 @@ if ((${#missing[@]})); then
   if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
     systemctl stop nginx || true
   fi
+fi
+
+if ! command -v rustup >/dev/null 2>&1 || ! rustup toolchain list | grep -q '^nightly'; then
+  say "rustup with a nightly toolchain is required for the eBPF crate, and none was found"
+  say "install it with: rustup toolchain install nightly --component rust-src"
+  exit 1
 fi
 
 if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then

@@ -235,14 +235,13 @@ fn param_not_learned_at_threshold() {
         observe(&mut inventory, "GET", &format!("/users/{}", name(0)));
     }
 
+    let expected: Vec<String> = (0..PARAM_THRESHOLD)
+        .map(|index| format!("/users/{}", name(index)))
+        .collect();
     assert_eq!(
-        inventory.len(),
-        PARAM_THRESHOLD,
+        templates(&inventory),
+        expected,
         "each name is its own endpoint"
-    );
-    assert!(
-        !templates(&inventory).contains(&"/users/{param}".to_string()),
-        "no collapse yet"
     );
 }
 
@@ -257,13 +256,13 @@ fn param_learned_past_threshold() {
             &format!("/users/{}/orders", name(index)),
         );
     }
-    observe(&mut inventory, "GET", "/users/me");
     let collapsed_id = observe(&mut inventory, "GET", "/users/alice");
 
     assert_eq!(
         templates(&inventory),
         vec!["/users/{param}", "/users/{param}/orders"],
-        "templates after collapse"
+        "templates after distinct value number {}",
+        PARAM_THRESHOLD + 1
     );
     let collapsed = inventory
         .endpoint(&collapsed_id)
@@ -274,18 +273,52 @@ fn param_learned_past_threshold() {
     );
     assert_eq!(
         collapsed.calls,
-        PARAM_THRESHOLD as u64 + 2,
+        PARAM_THRESHOLD as u64 + 1,
         "existing calls merged in"
+    );
+
+    let me_id = observe(&mut inventory, "GET", "/users/me");
+    assert_eq!(
+        me_id, collapsed_id,
+        "later value joins the collapsed endpoint"
     );
 
     let later_id = observe(&mut inventory, "GET", "/users/bob/orders");
     let orders = inventory.endpoint(&later_id).expect("orders endpoint");
     assert_eq!(
         orders.path_template, "/users/{param}/orders",
-        "new value after collapse"
+        "nested template after collapse"
     );
     assert_eq!(orders.calls, PARAM_THRESHOLD as u64 + 1, "orders calls");
     assert_eq!(inventory.len(), 2, "endpoint count");
+}
+
+#[test]
+fn param_merge_keeps_newest_recency() {
+    let mut inventory = Inventory::new(1_000);
+    for index in 0..PARAM_THRESHOLD - 1 {
+        observe(
+            &mut inventory,
+            "GET",
+            &format!("/users/{}/orders", name(index)),
+        );
+    }
+    observe(&mut inventory, "GET", "/a");
+    observe(
+        &mut inventory,
+        "GET",
+        &format!("/users/{}/orders", name(PARAM_THRESHOLD - 1)),
+    );
+    observe(&mut inventory, "GET", "/b");
+    observe(&mut inventory, "GET", "/users/alice");
+
+    // Reloading with a limit of 3 keeps the three most recently seen. The
+    // merged orders endpoint was last seen after `/a`, so `/a` goes.
+    let restored = Inventory::from_bytes(&inventory.to_bytes(), 3).expect("snapshot loads");
+    assert_eq!(
+        templates(&restored),
+        vec!["/b", "/users/{param}", "/users/{param}/orders"]
+    );
 }
 
 #[test]

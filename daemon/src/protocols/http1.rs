@@ -26,7 +26,7 @@ mod tests;
 pub use connection::Http1Connection;
 pub use start_line::detect;
 
-/// Which end of the connection sent some bytes.
+/// End of the connection that sent some bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
     /// The end that sends requests.
@@ -35,7 +35,8 @@ pub enum Side {
     Server,
 }
 
-/// What the first bytes of a stream look like, as returned by [`detect`].
+/// Classification of the first bytes of a stream, as returned by
+/// [`detect`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Detection {
     /// A known method followed by a space.
@@ -148,7 +149,7 @@ pub struct Response {
     pub informational: Vec<u16>,
 }
 
-/// A request with the response that answered it.
+/// A request paired with its response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exchange {
     pub request: Request,
@@ -166,12 +167,12 @@ pub struct Http1Counters {
     /// start, after a parse error or a capture gap.
     pub resyncs: u64,
     /// Bytes discarded without being parsed: garbage skipped while
-    /// resynchronising, incomplete heads at close, and everything after a
-    /// protocol switch.
+    /// resynchronising, unparsed bytes dropped at a gap or at close, and
+    /// every byte pushed after a protocol switch or close.
     pub skipped_bytes: u64,
     /// Requests emitted without a response.
     pub unanswered_requests: u64,
-    /// Responses that arrived with no request left to answer, and were
+    /// Responses that arrived while no request was waiting, and were
     /// dropped.
     pub orphan_responses: u64,
 }

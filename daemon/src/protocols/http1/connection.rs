@@ -13,7 +13,7 @@ struct PendingExchange {
     method: RequestMethodKind,
     /// `None` while the request body is still arriving.
     request: Option<Request>,
-    /// A response can finish before its request does, when a server answers
+    /// A response can finish before its request does, when a server responds
     /// early (for example 413 to a large upload).
     response: Option<Response>,
 }
@@ -57,8 +57,18 @@ impl Pairing {
         // entry always stays.
         let limit = self.max_pending_requests.max(1);
 
-        while self.pending.iter().filter(|entry| entry.response.is_none()).count() > limit {
-            let Some(oldest) = self.pending.iter().position(|entry| entry.response.is_none()) else {
+        while self
+            .pending
+            .iter()
+            .filter(|entry| entry.response.is_none())
+            .count()
+            > limit
+        {
+            let Some(oldest) = self
+                .pending
+                .iter()
+                .position(|entry| entry.response.is_none())
+            else {
                 break;
             };
             let Some(evicted) = self.pending.remove(oldest) else {
@@ -102,7 +112,7 @@ impl Pairing {
 }
 
 impl MessageSink for Pairing {
-    fn next_response_answers(&self) -> Option<RequestMethodKind> {
+    fn method_awaiting_response(&self) -> Option<RequestMethodKind> {
         self.pending
             .iter()
             .find(|entry| entry.response.is_none())
@@ -129,10 +139,17 @@ impl MessageSink for Pairing {
     }
 
     fn response_finished(&mut self, response: Response) {
-        match self.pending.iter_mut().find(|entry| entry.response.is_none()) {
+        match self
+            .pending
+            .iter_mut()
+            .find(|entry| entry.response.is_none())
+        {
             Some(entry) => entry.response = Some(response),
             None => {
-                tracing::debug!(status = response.status, "HTTP/1 response with no waiting request; dropped");
+                tracing::debug!(
+                    status = response.status,
+                    "HTTP/1 response with no waiting request; dropped"
+                );
                 self.orphan_responses += 1;
             }
         }
@@ -157,6 +174,7 @@ pub struct Http1Connection {
 }
 
 impl Http1Connection {
+    /// Creates the parser for one new connection.
     pub fn new(limits: Http1Limits) -> Self {
         Self {
             client: MessageStream::new(Side::Client, limits),
@@ -208,6 +226,8 @@ impl Http1Connection {
         std::mem::take(&mut self.pairing.ready)
     }
 
+    /// Returns the fault counters since the connection began, summed over
+    /// both sides.
     pub fn counters(&self) -> Http1Counters {
         let client = self.client.counters();
         let server = self.server.counters();
@@ -227,8 +247,8 @@ impl Http1Connection {
         self.client.buffered_bytes() + self.server.buffered_bytes()
     }
 
-    /// After `101 Switching Protocols` or a successful CONNECT, both sides
-    /// carry another protocol, so both streams stop parsing.
+    /// Stops both streams after `101 Switching Protocols` or a successful
+    /// CONNECT, because both sides then carry another protocol.
     fn stop_after_protocol_switch(&mut self, timestamp_ns: u64) {
         if self.pairing.protocol_switched {
             self.client.close(timestamp_ns, &mut self.pairing);

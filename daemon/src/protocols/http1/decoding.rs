@@ -11,8 +11,8 @@ use thiserror::Error;
 use super::head::header_list;
 use super::{Body, Header};
 
-/// Longest gzip member header accepted. The optional file name and comment
-/// fields are unbounded in RFC 1952, but HTTP senders leave them out.
+/// Maximum length of a gzip member header. RFC 1952 leaves the optional
+/// file name and comment fields unbounded, but HTTP senders leave them out.
 const MAX_GZIP_HEADER_BYTES: usize = 4 * 1024;
 
 /// Output written per inflate call, so the capture grows in steps instead of
@@ -25,7 +25,7 @@ const GZIP_FLAG_NAME: u8 = 0x08;
 const GZIP_FLAG_COMMENT: u8 = 0x10;
 const GZIP_RESERVED_FLAGS: u8 = 0xE0;
 
-/// Why a coded body could not be decoded.
+/// Errors in a content-coded body.
 #[derive(Debug, Error)]
 enum DecodeError {
     #[error("invalid gzip member header")]
@@ -93,9 +93,9 @@ impl BodyCapture {
         let outcome = match &mut self.decoder {
             ContentDecoder::Identity => {
                 let room = self.cap.saturating_sub(self.decoded.len());
-                let kept = room.min(payload.len());
-                self.decoded.extend_from_slice(&payload[..kept]);
-                if kept < payload.len() {
+                let copied_len = room.min(payload.len());
+                self.decoded.extend_from_slice(&payload[..copied_len]);
+                if copied_len < payload.len() {
                     Ok(FeedOutcome::CapReached)
                 } else {
                     Ok(FeedOutcome::NeedsMore)
@@ -226,7 +226,12 @@ impl GzipDecoder {
         self.stage == GzipStage::Header && self.header.is_empty() && self.members_done > 0
     }
 
-    fn feed(&mut self, input: &[u8], output: &mut Vec<u8>, cap: usize) -> Result<FeedOutcome, DecodeError> {
+    fn feed(
+        &mut self,
+        input: &[u8],
+        output: &mut Vec<u8>,
+        cap: usize,
+    ) -> Result<FeedOutcome, DecodeError> {
         let mut rest = input;
 
         while !rest.is_empty() {
@@ -239,12 +244,16 @@ impl GzipDecoder {
                         return Ok(FeedOutcome::StreamEnded);
                     }
 
-                    let taken = rest.len().min(MAX_GZIP_HEADER_BYTES - self.header.len());
-                    self.header.extend_from_slice(&rest[..taken]);
+                    let buffered_len = self.header.len();
+                    let appended_len = rest.len().min(MAX_GZIP_HEADER_BYTES - buffered_len);
+                    self.header.extend_from_slice(&rest[..appended_len]);
                     match gzip_header_len(&self.header)? {
                         Some(header_len) => {
-                            let beyond_header = self.header.len() - header_len;
-                            rest = &rest[taken - beyond_header..];
+                            // The header ends within the appended bytes, since
+                            // the bytes buffered before did not complete it.
+                            let header_part =
+                                header_len.saturating_sub(buffered_len).min(appended_len);
+                            rest = &rest[header_part..];
                             self.header.clear();
                             self.inflater = Decompress::new(false);
                             self.crc = Crc::new();
@@ -253,7 +262,7 @@ impl GzipDecoder {
                         None if self.header.len() >= MAX_GZIP_HEADER_BYTES => {
                             return Err(DecodeError::GzipHeaderTooLong);
                         }
-                        None => rest = &rest[taken..],
+                        None => rest = &rest[appended_len..],
                     }
                 }
                 GzipStage::Deflate => {
@@ -272,9 +281,9 @@ impl GzipDecoder {
                     }
                 }
                 GzipStage::Trailer => {
-                    let taken = rest.len().min(8 - self.trailer.len());
-                    self.trailer.extend_from_slice(&rest[..taken]);
-                    rest = &rest[taken..];
+                    let appended_len = rest.len().min(8 - self.trailer.len());
+                    self.trailer.extend_from_slice(&rest[..appended_len]);
+                    rest = &rest[appended_len..];
                     if self.trailer.len() == 8 {
                         self.check_trailer()?;
                         self.trailer.clear();
@@ -289,8 +298,18 @@ impl GzipDecoder {
     }
 
     fn check_trailer(&self) -> Result<(), DecodeError> {
-        let expected_crc = u32::from_le_bytes([self.trailer[0], self.trailer[1], self.trailer[2], self.trailer[3]]);
-        let expected_len = u32::from_le_bytes([self.trailer[4], self.trailer[5], self.trailer[6], self.trailer[7]]);
+        let expected_crc = u32::from_le_bytes([
+            self.trailer[0],
+            self.trailer[1],
+            self.trailer[2],
+            self.trailer[3],
+        ]);
+        let expected_len = u32::from_le_bytes([
+            self.trailer[4],
+            self.trailer[5],
+            self.trailer[6],
+            self.trailer[7],
+        ]);
 
         if self.crc.sum() == expected_crc && self.crc.amount() == expected_len {
             Ok(())
@@ -360,13 +379,18 @@ struct DeflateDecoder {
 }
 
 impl DeflateDecoder {
-    fn feed(&mut self, input: &[u8], output: &mut Vec<u8>, cap: usize) -> Result<FeedOutcome, DecodeError> {
+    fn feed(
+        &mut self,
+        input: &[u8],
+        output: &mut Vec<u8>,
+        cap: usize,
+    ) -> Result<FeedOutcome, DecodeError> {
         let mut rest = input;
 
         if self.inflater.is_none() {
-            let taken = rest.len().min(2 - self.prefix.len());
-            self.prefix.extend_from_slice(&rest[..taken]);
-            rest = &rest[taken..];
+            let appended_len = rest.len().min(2 - self.prefix.len());
+            self.prefix.extend_from_slice(&rest[..appended_len]);
+            rest = &rest[appended_len..];
             if self.prefix.len() < 2 {
                 return Ok(FeedOutcome::NeedsMore);
             }
@@ -404,8 +428,8 @@ struct InflateStep {
 }
 
 impl InflateStep {
-    /// The outcome when the step ended the stream or hit the cap, `None` when
-    /// the inflater used all its input.
+    /// Returns the outcome when the step ended the stream or hit the cap, and
+    /// `None` when the inflater used all its input.
     fn outcome(self) -> Option<FeedOutcome> {
         if self.stream_end {
             Some(FeedOutcome::StreamEnded)
@@ -440,7 +464,8 @@ fn inflate_capped(
         } else {
             let start = output.len();
             output.resize(start + room.min(INFLATE_STEP_BYTES), 0);
-            let status = inflater.decompress(remaining_input, &mut output[start..], FlushDecompress::None);
+            let status =
+                inflater.decompress(remaining_input, &mut output[start..], FlushDecompress::None);
             let produced = (inflater.total_out() - out_before) as usize;
             output.truncate(start + produced);
             status

@@ -7,11 +7,11 @@ use thiserror::Error;
 use super::head::{find_section_end, header_list, header_values, parse_trailers, HeadError};
 use super::{Header, Http1Limits};
 
-/// Longest chunk-size line accepted, with its extensions and line ending.
-/// RFC 9112 sets no limit; real extensions are a few dozen bytes.
+/// Maximum length of a chunk-size line, with its extensions and line
+/// ending. RFC 9112 sets no limit, and real extensions are a few dozen bytes.
 pub(super) const MAX_CHUNK_LINE_BYTES: usize = 8 * 1024;
 
-/// Why a body could not be framed.
+/// Errors in a message's body framing.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub(super) enum FramingError {
     #[error("Content-Length fields disagree")]
@@ -30,7 +30,7 @@ pub(super) enum FramingError {
     Trailers(HeadError),
 }
 
-/// How a message body is delimited.
+/// Rule that delimits a message body (RFC 9112 section 6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum BodyFraming {
     /// No body: the message ends with its head.
@@ -40,7 +40,7 @@ pub(super) enum BodyFraming {
     /// The body runs until the connection closes.
     UntilClose,
     /// No body, and the connection stops carrying HTTP/1 after this message:
-    /// `101 Switching Protocols` or a 2xx answer to CONNECT.
+    /// `101 Switching Protocols` or a 2xx response to CONNECT.
     Tunnel,
 }
 
@@ -80,21 +80,22 @@ pub(super) fn request_framing(headers: &[Header]) -> Result<BodyFraming, Framing
     }
 }
 
-/// Decides how a response body is framed. `answered` is the kind of request
-/// the response answers, or `None` when no request is waiting for it.
+/// Decides how a response body is framed. `request_method` is the method
+/// kind of the request the response belongs to, or `None` when no request is
+/// waiting for one.
 pub(super) fn response_framing(
     status: u16,
-    answered: Option<RequestMethodKind>,
+    request_method: Option<RequestMethodKind>,
     headers: &[Header],
 ) -> Result<BodyFraming, FramingError> {
     let is_connect_success =
-        answered == Some(RequestMethodKind::Connect) && (200..300).contains(&status);
+        request_method == Some(RequestMethodKind::Connect) && (200..300).contains(&status);
     if status == 101 || is_connect_success {
         return Ok(BodyFraming::Tunnel);
     }
 
-    let is_head_answer = answered == Some(RequestMethodKind::Head);
-    if is_head_answer || (100..200).contains(&status) || status == 204 || status == 304 {
+    let is_head_response = request_method == Some(RequestMethodKind::Head);
+    if is_head_response || (100..200).contains(&status) || status == 204 || status == 304 {
         return Ok(BodyFraming::Empty);
     }
 
@@ -171,7 +172,7 @@ pub(super) struct Advance {
     pub(super) error: Option<FramingError>,
 }
 
-/// What a capture gap did to a body being read.
+/// Effect of a capture gap on a body being read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum GapEffect {
     /// The gap fell inside body data, and framing continues after it.
@@ -222,7 +223,7 @@ impl BodyReader {
         self.state == ReaderState::Done
     }
 
-    /// Whether the body ends only when the connection closes.
+    /// Returns whether the body ends only when the connection closes.
     pub(super) fn is_close_delimited(&self) -> bool {
         self.state == ReaderState::UntilClose
     }
@@ -369,7 +370,8 @@ impl BodyReader {
             [b'\n', ..] => 1,
             _ => match find_section_end(rest, scanned) {
                 Some(end) => {
-                    self.trailers = parse_trailers(&rest[..end], limits).map_err(FramingError::Trailers)?;
+                    self.trailers =
+                        parse_trailers(&rest[..end], limits).map_err(FramingError::Trailers)?;
                     end
                 }
                 None if rest.len() >= limits.max_head_bytes => {
@@ -403,7 +405,10 @@ fn take_data(rest: &[u8], remaining: u64, payload: &mut impl FnMut(&[u8])) -> us
 /// Extensions are accepted without being interpreted.
 fn parse_chunk_size(line: &[u8]) -> Result<u64, FramingError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let digit_count = line.iter().take_while(|byte| byte.is_ascii_hexdigit()).count();
+    let digit_count = line
+        .iter()
+        .take_while(|byte| byte.is_ascii_hexdigit())
+        .count();
     if digit_count == 0 {
         return Err(FramingError::InvalidChunkSize);
     }

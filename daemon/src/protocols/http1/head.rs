@@ -6,7 +6,7 @@ use thiserror::Error;
 
 use super::{Header, Http1Limits, Side};
 
-/// Why a head or trailer section could not be parsed.
+/// Errors in a message head or trailer section.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub(super) enum HeadError {
     #[error("bytes do not begin an HTTP/1.x {0:?} message")]

@@ -27,12 +27,12 @@ const KNOWN_METHODS: &[&[u8]] = &[
 
 const STATUS_LINE_PREFIX: &[u8] = b"HTTP/1.";
 
-/// Longest method token accepted at the start of a request head. Any token is
-/// a valid method, but a long run of token bytes with no space is far more
-/// likely garbage than a request.
+/// Maximum length of the method token at the start of a request head. Any
+/// token is a valid method, but a long run of token bytes with no space is
+/// far more likely garbage than a request.
 const MAX_METHOD_LEN: usize = 32;
 
-/// How the bytes at some position compare with a message start.
+/// Result of comparing bytes with a message start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum StartMatch {
     NoMatch,
@@ -59,8 +59,8 @@ pub fn detect(data: &[u8]) -> Detection {
     }
 }
 
-/// Checks whether `data` can begin a head for `side` before `httparse` sees
-/// it: a token and a space for a request, `HTTP/1.` for a response. This
+/// Checks whether `data` can begin a head for `side` before `httparse`
+/// parses it: a token and a space for a request, `HTTP/1.` for a response. This
 /// rejects most garbage at once instead of after `max_head_bytes`.
 pub(super) fn match_head_start(side: Side, data: &[u8]) -> StartMatch {
     match side {

@@ -24,9 +24,9 @@ const MAX_INFORMATIONAL_RESPONSES: usize = 16;
 /// Receiver of what a stream parses, implemented by the connection, which
 /// pairs requests with responses.
 pub(super) trait MessageSink {
-    /// Returns the method kind of the request the next final response
-    /// answers, or `None` when no request is waiting for a response.
-    fn next_response_answers(&self) -> Option<RequestMethodKind>;
+    /// Returns the method kind of the oldest request still waiting for a
+    /// response, or `None` when no request is waiting.
+    fn method_awaiting_response(&self) -> Option<RequestMethodKind>;
     /// Records that a request head was parsed, before its body arrives.
     fn request_started(&mut self, method: RequestMethodKind);
     fn request_finished(&mut self, request: Request);
@@ -59,7 +59,9 @@ struct MessageInProgress {
 enum StreamState {
     /// Waiting for the next message head. `scanned` bytes at the front of
     /// the buffer were already searched for the end of the head.
-    Head { scanned: usize },
+    Head {
+        scanned: usize,
+    },
     Body(Box<MessageInProgress>),
     /// Skipping bytes until something that looks like a message start.
     Resync,
@@ -68,7 +70,7 @@ enum StreamState {
     Ignoring,
 }
 
-/// What one state handler did with the front of the buffer.
+/// Progress of one state handler on the front of the buffer.
 struct Step {
     used: usize,
     /// Whether the handler can make more progress on the remaining bytes.
@@ -123,9 +125,9 @@ impl MessageStream {
 
         loop {
             let room = self.buffer_limit.saturating_sub(self.buffer.len());
-            let taken = room.min(input.len());
-            self.buffer.extend_from_slice(&input[..taken]);
-            input = &input[taken..];
+            let copied_len = room.min(input.len());
+            self.buffer.extend_from_slice(&input[..copied_len]);
+            input = &input[copied_len..];
 
             self.process(timestamp_ns, sink);
 
@@ -202,7 +204,9 @@ impl MessageStream {
     /// close-delimited body normally, any other as cut short), discards
     /// unparsed bytes, and ignores all later bytes.
     pub(super) fn close(&mut self, timestamp_ns: u64, sink: &mut impl MessageSink) {
-        if let StreamState::Body(mut message) = std::mem::replace(&mut self.state, StreamState::Ignoring) {
+        if let StreamState::Body(mut message) =
+            std::mem::replace(&mut self.state, StreamState::Ignoring)
+        {
             if !message.reader.is_close_delimited() {
                 message.gap = true;
                 message.capture.mark_incomplete();
@@ -233,7 +237,9 @@ impl MessageStream {
             };
 
             let step = match self.state {
-                StreamState::Head { scanned } => self.read_head(rest, scanned, first_byte_ns, timestamp_ns, sink),
+                StreamState::Head { scanned } => {
+                    self.read_head(rest, scanned, first_byte_ns, timestamp_ns, sink)
+                }
                 StreamState::Body(_) => self.read_body(rest, timestamp_ns, sink),
                 StreamState::Resync => self.resync(rest),
                 StreamState::Ignoring => {
@@ -245,7 +251,7 @@ impl MessageStream {
                 }
             };
 
-            offset += step.used;
+            offset = (offset + step.used).min(buffer.len());
             if !step.again {
                 break;
             }
@@ -266,7 +272,10 @@ impl MessageStream {
     ) -> Step {
         // RFC 9112 section 2.2 lets a recipient ignore empty lines before a
         // message, which some clients send after a body.
-        let empty_lines = rest.iter().take_while(|&&byte| byte == b'\r' || byte == b'\n').count();
+        let empty_lines = rest
+            .iter()
+            .take_while(|&&byte| byte == b'\r' || byte == b'\n')
+            .count();
         if empty_lines > 0 {
             self.state = StreamState::Head { scanned: 0 };
             return Step {
@@ -276,7 +285,12 @@ impl MessageStream {
         }
 
         match match_head_start(self.side, rest) {
-            StartMatch::Prefix => return Step { used: 0, again: false },
+            StartMatch::Prefix => {
+                return Step {
+                    used: 0,
+                    again: false,
+                }
+            }
             StartMatch::NoMatch => return self.reject_head(HeadError::NotAMessageStart(self.side)),
             StartMatch::Match => {}
         }
@@ -287,8 +301,13 @@ impl MessageStream {
                     limit: self.limits.max_head_bytes,
                 });
             }
-            self.state = StreamState::Head { scanned: rest.len() };
-            return Step { used: 0, again: false };
+            self.state = StreamState::Head {
+                scanned: rest.len(),
+            };
+            return Step {
+                used: 0,
+                again: false,
+            };
         };
 
         match parse_head(self.side, &rest[..head_end], &self.limits) {
@@ -308,7 +327,10 @@ impl MessageStream {
     fn reject_head(&mut self, error: impl Display) -> Step {
         self.start_resync(error);
         self.counters.skipped_bytes += 1;
-        Step { used: 1, again: true }
+        Step {
+            used: 1,
+            again: true,
+        }
     }
 
     fn start_resync(&mut self, error: impl Display) {
@@ -334,11 +356,11 @@ impl MessageStream {
                 request_framing(&request.headers)
             }
             MessageHead::Response(response) => {
-                let answered = sink.next_response_answers();
-                let framing = response_framing(response.status, answered, &response.headers);
+                let request_method = sink.method_awaiting_response();
+                let framing = response_framing(response.status, request_method, &response.headers);
 
-                // Interim responses carry no body and do not answer the
-                // request, so only their status is kept.
+                // Interim responses carry no body and do not complete the
+                // exchange, so only their status is kept.
                 let is_interim = (100..200).contains(&response.status) && response.status != 101;
                 if is_interim && framing.is_ok() {
                     if self.informational.len() < MAX_INFORMATIONAL_RESPONSES {
@@ -385,7 +407,10 @@ impl MessageStream {
         let state = std::mem::replace(&mut self.state, StreamState::Ignoring);
         let StreamState::Body(mut message) = state else {
             self.state = state;
-            return Step { used: 0, again: false };
+            return Step {
+                used: 0,
+                again: false,
+            };
         };
 
         let capture = &mut message.capture;
@@ -437,7 +462,12 @@ impl MessageStream {
         }
     }
 
-    fn finish_message(&mut self, message: Box<MessageInProgress>, timestamp_ns: u64, sink: &mut impl MessageSink) {
+    fn finish_message(
+        &mut self,
+        message: Box<MessageInProgress>,
+        timestamp_ns: u64,
+        sink: &mut impl MessageSink,
+    ) {
         let MessageInProgress {
             head,
             mut reader,

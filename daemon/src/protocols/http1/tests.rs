@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
-use flate2::Compression;
+use flate2::{Compression, GzBuilder};
 
 use super::*;
 
@@ -106,7 +106,8 @@ fn whole_plan(client_len: usize, server_len: usize) -> Vec<Push> {
     ]
 }
 
-/// Each stream in two pushes, split at `split` (or at its end if shorter).
+/// Builds a plan that pushes each stream in two pieces, split at byte
+/// `split` (or at the stream's end if it is shorter).
 fn split_plan(client_len: usize, server_len: usize, split: usize) -> Vec<Push> {
     let mut plan = Vec::new();
     for (side, len) in [(Side::Client, client_len), (Side::Server, server_len)] {
@@ -207,7 +208,10 @@ impl Fixture {
                 push_time_of_byte(plan, Side::Server, start),
                 "response {index} first_byte_ns, {label}"
             );
-            assert_eq!(response.last_byte_ns, expected_last, "response {index} last_byte_ns, {label}");
+            assert_eq!(
+                response.last_byte_ns, expected_last,
+                "response {index} last_byte_ns, {label}"
+            );
         }
     }
 
@@ -217,7 +221,11 @@ impl Fixture {
             reference,
             "exchanges differ from a single push, {label}"
         );
-        assert_eq!(outcome.counters, Http1Counters::default(), "faults counted, {label}");
+        assert_eq!(
+            outcome.counters,
+            Http1Counters::default(),
+            "faults counted, {label}"
+        );
 
         let expected_before_close = if self.ends_at_close {
             self.final_responses.len() - 1
@@ -253,7 +261,12 @@ impl Fixture {
         for split in 0..=client.len().max(server.len()) {
             let plan = split_plan(client.len(), server.len(), split);
             let outcome = feed(&client, &server, &plan, Http1Limits::default());
-            self.check_outcome(&plan, &outcome, &reference, &format!("split at byte {split}"));
+            self.check_outcome(
+                &plan,
+                &outcome,
+                &reference,
+                &format!("split at byte {split}"),
+            );
         }
 
         let plan = byte_plan(client.len(), server.len());
@@ -264,7 +277,12 @@ impl Fixture {
 
 /// Feeds whole client and server streams, then closes.
 fn run(client: &[u8], server: &[u8], limits: Http1Limits) -> Outcome {
-    feed(client, server, &whole_plan(client.len(), server.len()), limits)
+    feed(
+        client,
+        server,
+        &whole_plan(client.len(), server.len()),
+        limits,
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -290,21 +308,51 @@ fn get_with_query_every_split() {
     fixture.check_every_split(|exchanges| {
         let request = &exchanges[0].request;
         assert_eq!(request.method, "GET", "method");
-        assert_eq!(request.target, "/search?q=rust&page=2", "target keeps the query");
+        assert_eq!(
+            request.target, "/search?q=rust&page=2",
+            "target keeps the query"
+        );
         assert_eq!(request.version_minor, 1, "version");
         assert_eq!(request.headers.len(), 2, "request header count");
-        assert_eq!(header(&request.headers, "host"), Some(&b"api.example.com"[..]), "Host value");
-        assert_eq!(request.body, Body { wire_len: 0, decoded: Vec::new(), complete_capture: true }, "no request body");
-        assert_eq!(request.wire_size, fixture.client[0].len() as u64, "request wire size");
+        assert_eq!(
+            header(&request.headers, "host"),
+            Some(&b"api.example.com"[..]),
+            "Host value"
+        );
+        assert_eq!(
+            request.body,
+            Body {
+                wire_len: 0,
+                decoded: Vec::new(),
+                complete_capture: true
+            },
+            "no request body"
+        );
+        assert_eq!(
+            request.wire_size,
+            fixture.client[0].len() as u64,
+            "request wire size"
+        );
         assert!(!request.gap, "request has no gap");
 
         let response = response_of(&exchanges[0]);
         assert_eq!(response.status, 200, "status");
         assert_eq!(response.reason, "OK", "reason");
         assert_eq!(response.body.decoded, body, "response body");
-        assert_eq!(response.body.wire_len, body.len() as u64, "response body wire length");
-        assert!(response.body.complete_capture, "response body captured whole");
-        assert_eq!(response.wire_size, fixture.server[0].len() as u64, "response wire size");
+        assert_eq!(
+            response.body.wire_len,
+            body.len() as u64,
+            "response body wire length"
+        );
+        assert!(
+            response.body.complete_capture,
+            "response body captured whole"
+        );
+        assert_eq!(
+            response.wire_size,
+            fixture.server[0].len() as u64,
+            "response wire size"
+        );
         assert!(response.informational.is_empty(), "no 1xx responses");
     });
 }
@@ -330,9 +378,17 @@ fn post_json_every_split() {
         let request = &exchanges[0].request;
         assert_eq!(request.method, "POST", "method");
         assert_eq!(request.body.decoded, request_body, "request body");
-        assert_eq!(request.body.wire_len, request_body.len() as u64, "request body wire length");
+        assert_eq!(
+            request.body.wire_len,
+            request_body.len() as u64,
+            "request body wire length"
+        );
         assert!(request.body.complete_capture, "request body captured whole");
-        assert_eq!(request.wire_size, fixture.client[0].len() as u64, "request wire size");
+        assert_eq!(
+            request.wire_size,
+            fixture.client[0].len() as u64,
+            "request wire size"
+        );
 
         let response = response_of(&exchanges[0]);
         assert_eq!(response.status, 201, "status");
@@ -354,11 +410,22 @@ fn chunked_trailers_every_split() {
     fixture.check_every_split(|exchanges| {
         let response = response_of(&exchanges[0]);
         assert_eq!(response.body.decoded, b"hello world", "de-chunked body");
-        assert_eq!(response.body.wire_len, 11, "body wire length excludes chunk framing");
+        assert_eq!(
+            response.body.wire_len, 11,
+            "body wire length excludes chunk framing"
+        );
         assert!(response.body.complete_capture, "body captured whole");
         assert_eq!(response.trailers.len(), 2, "trailer count");
-        assert_eq!(header(&response.trailers, "x-checksum"), Some(&b"abc123"[..]), "trailer value");
-        assert_eq!(response.wire_size, fixture.server[0].len() as u64, "wire size includes chunk framing");
+        assert_eq!(
+            header(&response.trailers, "x-checksum"),
+            Some(&b"abc123"[..]),
+            "trailer value"
+        );
+        assert_eq!(
+            response.wire_size,
+            fixture.server[0].len() as u64,
+            "wire size includes chunk framing"
+        );
     });
 }
 
@@ -379,7 +446,11 @@ fn gzip_response_every_split() {
     fixture.check_every_split(|exchanges| {
         let response = response_of(&exchanges[0]);
         assert_eq!(response.body.decoded, original, "gzip body decoded");
-        assert_eq!(response.body.wire_len, compressed.len() as u64, "wire length is the compressed size");
+        assert_eq!(
+            response.body.wire_len,
+            compressed.len() as u64,
+            "wire length is the compressed size"
+        );
         assert!(response.body.complete_capture, "body captured whole");
     });
 }
@@ -392,7 +463,8 @@ fn head_response_every_split() {
             b"GET /files/small.txt HTTP/1.1\r\nHost: files.example\r\n\r\n".to_vec(),
         ],
         server: vec![
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: 1234\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: 1234\r\n\r\n"
+                .to_vec(),
             with_body("HTTP/1.1 200 OK\r\nContent-Type: text/plain", b"hello"),
         ],
         final_responses: vec![0, 1],
@@ -403,11 +475,21 @@ fn head_response_every_split() {
         let head_response = response_of(&exchanges[0]);
         assert_eq!(exchanges[0].request.method, "HEAD", "first request is HEAD");
         assert_eq!(head_response.body.wire_len, 0, "HEAD response has no body");
-        assert_eq!(header(&head_response.headers, "content-length"), Some(&b"1234"[..]), "Content-Length kept");
+        assert_eq!(
+            header(&head_response.headers, "content-length"),
+            Some(&b"1234"[..]),
+            "Content-Length kept"
+        );
 
         let next = response_of(&exchanges[1]);
-        assert_eq!(exchanges[1].request.target, "/files/small.txt", "second request target");
-        assert_eq!(next.body.decoded, b"hello", "next response parsed after the HEAD response");
+        assert_eq!(
+            exchanges[1].request.target, "/files/small.txt",
+            "second request target"
+        );
+        assert_eq!(
+            next.body.decoded, b"hello",
+            "next response parsed after the HEAD response"
+        );
     });
 }
 
@@ -431,8 +513,15 @@ fn continue_then_ok_every_split() {
         assert_eq!(response.status, 200, "final status");
         assert_eq!(response.informational, vec![100], "100 Continue recorded");
         assert_eq!(response.body.decoded, b"ok", "final body");
-        assert_eq!(response.wire_size, fixture.server[1].len() as u64, "wire size excludes the 1xx response");
-        assert_eq!(exchanges[0].request.body.decoded, b"hello world", "request body");
+        assert_eq!(
+            response.wire_size,
+            fixture.server[1].len() as u64,
+            "wire size excludes the 1xx response"
+        );
+        assert_eq!(
+            exchanges[0].request.body.decoded, b"hello world",
+            "request body"
+        );
     });
 }
 
@@ -453,8 +542,16 @@ fn no_content_every_split() {
 
     fixture.check_every_split(|exchanges| {
         assert_eq!(response_of(&exchanges[0]).status, 204, "first status");
-        assert_eq!(response_of(&exchanges[0]).body.wire_len, 0, "204 has no body");
-        assert_eq!(response_of(&exchanges[1]).body.decoded, b"[]", "next response body");
+        assert_eq!(
+            response_of(&exchanges[0]).body.wire_len,
+            0,
+            "204 has no body"
+        );
+        assert_eq!(
+            response_of(&exchanges[1]).body.decoded,
+            b"[]",
+            "next response body"
+        );
     });
 }
 
@@ -469,7 +566,10 @@ fn not_modified_every_split() {
             // A 304 may carry the Content-Length of the unchanged
             // representation, which must not be read as a body.
             b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 500\r\n\r\n".to_vec(),
-            with_body("HTTP/1.1 200 OK\r\nContent-Type: text/html", b"<html></html>"),
+            with_body(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html",
+                b"<html></html>",
+            ),
         ],
         final_responses: vec![0, 1],
         ends_at_close: false,
@@ -477,8 +577,16 @@ fn not_modified_every_split() {
 
     fixture.check_every_split(|exchanges| {
         assert_eq!(response_of(&exchanges[0]).status, 304, "first status");
-        assert_eq!(response_of(&exchanges[0]).body.wire_len, 0, "304 has no body");
-        assert_eq!(response_of(&exchanges[1]).body.decoded, b"<html></html>", "next response body");
+        assert_eq!(
+            response_of(&exchanges[0]).body.wire_len,
+            0,
+            "304 has no body"
+        );
+        assert_eq!(
+            response_of(&exchanges[1]).body.decoded,
+            b"<html></html>",
+            "next response body"
+        );
     });
 }
 
@@ -494,10 +602,17 @@ fn close_delimited_every_split() {
 
     fixture.check_every_split(|exchanges| {
         let response = response_of(&exchanges[0]);
-        assert_eq!(response.body.decoded, b"id,name\n1,alpha\n2,beta\n", "body read until close");
+        assert_eq!(
+            response.body.decoded, b"id,name\n1,alpha\n2,beta\n",
+            "body read until close"
+        );
         assert!(response.body.complete_capture, "body captured whole");
         assert!(!response.gap, "close ends the body normally");
-        assert_eq!(response.wire_size, fixture.server[0].len() as u64, "wire size");
+        assert_eq!(
+            response.wire_size,
+            fixture.server[0].len() as u64,
+            "wire size"
+        );
     });
 }
 
@@ -517,7 +632,10 @@ fn pipelined_three_pair_in_order() {
 
     let mut connection = Http1Connection::new(Http1Limits::default());
     connection.push(Side::Client, client, 1);
-    assert!(connection.take_exchanges().is_empty(), "no exchange before responses");
+    assert!(
+        connection.take_exchanges().is_empty(),
+        "no exchange before responses"
+    );
     connection.push(Side::Server, &server, 2);
     let exchanges = connection.take_exchanges();
 
@@ -536,7 +654,11 @@ fn pipelined_three_pair_in_order() {
 #[test]
 fn pipelined_interleaved_pushes() {
     let mut connection = Http1Connection::new(Http1Limits::default());
-    connection.push(Side::Client, b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 1);
+    connection.push(
+        Side::Client,
+        b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        1,
+    );
     connection.push(Side::Server, &with_body("HTTP/1.1 200 OK", b"a"), 2);
     let first = connection.take_exchanges();
     connection.push(Side::Client, b"GET /c HTTP/1.1\r\n\r\n", 3);
@@ -544,7 +666,11 @@ fn pipelined_interleaved_pushes() {
     connection.push(Side::Server, &with_body("HTTP/1.1 200 OK", b"c"), 5);
     let rest = connection.take_exchanges();
 
-    assert_eq!(first.len(), 1, "first exchange emitted as soon as it completes");
+    assert_eq!(
+        first.len(),
+        1,
+        "first exchange emitted as soon as it completes"
+    );
     assert_eq!(first[0].request.target, "/a", "first exchange target");
     assert_eq!(rest.len(), 2, "remaining exchanges");
     assert_eq!(rest[0].request.target, "/b", "second target");
@@ -556,36 +682,73 @@ fn pipelined_interleaved_pushes() {
 #[test]
 fn early_response_waits_for_request() {
     let mut connection = Http1Connection::new(Http1Limits::default());
-    connection.push(Side::Client, b"POST /upload HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 1);
-    connection.push(Side::Server, &with_body("HTTP/1.1 413 Content Too Large", b""), 2);
+    connection.push(
+        Side::Client,
+        b"POST /upload HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+        1,
+    );
+    connection.push(
+        Side::Server,
+        &with_body("HTTP/1.1 413 Content Too Large", b""),
+        2,
+    );
     let before = connection.take_exchanges();
     connection.push(Side::Client, b"defghij", 3);
     let after = connection.take_exchanges();
 
     assert!(before.is_empty(), "exchange waits for the request body");
-    assert_eq!(after.len(), 1, "exchange emitted when the request completes");
+    assert_eq!(
+        after.len(),
+        1,
+        "exchange emitted when the request completes"
+    );
     assert_eq!(response_of(&after[0]).status, 413, "early response paired");
     assert_eq!(after[0].request.body.decoded, b"abcdefghij", "request body");
 }
 
 #[test]
 fn orphan_response_dropped() {
-    let server = [with_body("HTTP/1.1 200 OK", b"one"), with_body("HTTP/1.1 200 OK", b"two")].concat();
-    let outcome = run(b"GET /one HTTP/1.1\r\n\r\n", &server, Http1Limits::default());
+    let server = [
+        with_body("HTTP/1.1 200 OK", b"one"),
+        with_body("HTTP/1.1 200 OK", b"two"),
+    ]
+    .concat();
+    let outcome = run(
+        b"GET /one HTTP/1.1\r\n\r\n",
+        &server,
+        Http1Limits::default(),
+    );
 
     assert_eq!(outcome.exchanges.len(), 1, "one exchange");
-    assert_eq!(response_of(&outcome.exchanges[0]).body.decoded, b"one", "first response paired");
-    assert_eq!(outcome.counters.orphan_responses, 1, "second response is an orphan");
+    assert_eq!(
+        response_of(&outcome.exchanges[0]).body.decoded,
+        b"one",
+        "first response paired"
+    );
+    assert_eq!(
+        outcome.counters.orphan_responses, 1,
+        "second response is an orphan"
+    );
 }
 
 #[test]
 fn unanswered_request_at_close() {
     let client = b"GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n";
-    let outcome = run(client, &with_body("HTTP/1.1 200 OK", b"one"), Http1Limits::default());
+    let outcome = run(
+        client,
+        &with_body("HTTP/1.1 200 OK", b"one"),
+        Http1Limits::default(),
+    );
 
-    assert_eq!(outcome.before_close, 1, "answered exchange emitted before close");
+    assert_eq!(
+        outcome.before_close, 1,
+        "answered exchange emitted before close"
+    );
     assert_eq!(outcome.exchanges.len(), 2, "both requests emitted");
-    assert_eq!(outcome.exchanges[1].request.target, "/two", "unanswered request");
+    assert_eq!(
+        outcome.exchanges[1].request.target, "/two",
+        "unanswered request"
+    );
     assert!(outcome.exchanges[1].response.is_none(), "no response");
     assert_eq!(outcome.counters.unanswered_requests, 1, "unanswered count");
 }
@@ -597,13 +760,27 @@ fn pending_limit_emits_oldest() {
         ..Http1Limits::default()
     };
     let mut connection = Http1Connection::new(limits);
-    connection.push(Side::Client, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n", 1);
+    connection.push(
+        Side::Client,
+        b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n",
+        1,
+    );
     let exchanges = connection.take_exchanges();
 
     assert_eq!(exchanges.len(), 1, "oldest request emitted");
-    assert_eq!(exchanges[0].request.target, "/1", "emitted request is the oldest");
-    assert!(exchanges[0].response.is_none(), "emitted without a response");
-    assert_eq!(connection.counters().unanswered_requests, 1, "unanswered count");
+    assert_eq!(
+        exchanges[0].request.target, "/1",
+        "emitted request is the oldest"
+    );
+    assert!(
+        exchanges[0].response.is_none(),
+        "emitted without a response"
+    );
+    assert_eq!(
+        connection.counters().unanswered_requests,
+        1,
+        "unanswered count"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -613,7 +790,8 @@ fn pending_limit_emits_oldest() {
 #[test]
 fn switching_protocols_skips_rest() {
     let client_head = b"GET /chat HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-    let server_head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    let server_head =
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
     let server_frame = b"\x81\x05hello";
     let client_frame = b"\x81\x85\x01\x02\x03\x04iaohn";
 
@@ -627,8 +805,15 @@ fn switching_protocols_skips_rest() {
     let counters = connection.counters();
 
     assert_eq!(exchanges.len(), 1, "one exchange");
-    assert_eq!(response_of(&exchanges[0]).status, 101, "101 is the final response");
-    assert!(response_of(&exchanges[0]).informational.is_empty(), "101 is not listed as informational");
+    assert_eq!(
+        response_of(&exchanges[0]).status,
+        101,
+        "101 is the final response"
+    );
+    assert!(
+        response_of(&exchanges[0]).informational.is_empty(),
+        "101 is not listed as informational"
+    );
     assert_eq!(
         counters.skipped_bytes,
         (server_frame.len() + client_frame.len() + 18) as u64,
@@ -640,17 +825,38 @@ fn switching_protocols_skips_rest() {
 #[test]
 fn connect_success_skips_tunnel() {
     let tunnel_bytes = b"\x16\x03\x01\x00\x05hello";
-    let outcome = run(
-        &[&b"CONNECT api.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n"[..], tunnel_bytes].concat(),
-        &[&b"HTTP/1.1 200 Connection Established\r\n\r\n"[..], tunnel_bytes].concat(),
-        Http1Limits::default(),
+    let mut connection = Http1Connection::new(Http1Limits::default());
+    connection.push(
+        Side::Client,
+        b"CONNECT api.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n",
+        1,
     );
+    connection.push(
+        Side::Server,
+        b"HTTP/1.1 200 Connection Established\r\n\r\n",
+        2,
+    );
+    connection.push(Side::Client, tunnel_bytes, 3);
+    connection.push(Side::Server, tunnel_bytes, 4);
+    connection.close(5);
+    let exchanges = connection.take_exchanges();
+    let counters = connection.counters();
 
-    assert_eq!(outcome.exchanges.len(), 1, "one exchange");
-    assert_eq!(outcome.exchanges[0].request.target, "api.example.com:443", "authority-form target");
-    assert_eq!(response_of(&outcome.exchanges[0]).status, 200, "CONNECT answered");
-    assert_eq!(outcome.counters.skipped_bytes, 2 * tunnel_bytes.len() as u64, "tunnel bytes skipped");
-    assert_eq!(outcome.counters.parse_errors, 0, "tunnel bytes are not parse errors");
+    assert_eq!(exchanges.len(), 1, "one exchange");
+    assert_eq!(
+        exchanges[0].request.target, "api.example.com:443",
+        "authority-form target"
+    );
+    assert_eq!(response_of(&exchanges[0]).status, 200, "CONNECT answered");
+    assert_eq!(
+        counters.skipped_bytes,
+        2 * tunnel_bytes.len() as u64,
+        "tunnel bytes skipped"
+    );
+    assert_eq!(
+        counters.parse_errors, 0,
+        "tunnel bytes are not parse errors"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -661,21 +867,45 @@ fn connect_success_skips_tunnel() {
 fn garbage_before_request() {
     let garbage = b"\x16\x03\x01\x02\x00not http at all ";
     let client = [&garbage[..], b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"].concat();
-    let outcome = run(&client, &with_body("HTTP/1.1 200 OK", b"ok"), Http1Limits::default());
+    let outcome = run(
+        &client,
+        &with_body("HTTP/1.1 200 OK", b"ok"),
+        Http1Limits::default(),
+    );
 
     assert_eq!(outcome.exchanges.len(), 1, "valid exchange kept");
-    assert_eq!(outcome.exchanges[0].request.target, "/after", "request after garbage");
-    assert_eq!(response_of(&outcome.exchanges[0]).body.decoded, b"ok", "response paired");
+    assert_eq!(
+        outcome.exchanges[0].request.target, "/after",
+        "request after garbage"
+    );
+    assert_eq!(
+        response_of(&outcome.exchanges[0]).body.decoded,
+        b"ok",
+        "response paired"
+    );
     assert_eq!(outcome.counters.parse_errors, 1, "one parse error");
     assert_eq!(outcome.counters.resyncs, 1, "one resync");
-    assert_eq!(outcome.counters.skipped_bytes, garbage.len() as u64, "garbage skipped");
+    assert_eq!(
+        outcome.counters.skipped_bytes,
+        garbage.len() as u64,
+        "garbage skipped"
+    );
 }
 
 #[test]
 fn garbage_between_keepalive_requests() {
     let garbage = b"\x00\x01junk line\r\n\r\n";
-    let client = [&b"GET /a HTTP/1.1\r\n\r\n"[..], garbage, b"GET /b HTTP/1.1\r\n\r\n"].concat();
-    let server = [with_body("HTTP/1.1 200 OK", b"a"), with_body("HTTP/1.1 200 OK", b"b")].concat();
+    let client = [
+        &b"GET /a HTTP/1.1\r\n\r\n"[..],
+        garbage,
+        b"GET /b HTTP/1.1\r\n\r\n",
+    ]
+    .concat();
+    let server = [
+        with_body("HTTP/1.1 200 OK", b"a"),
+        with_body("HTTP/1.1 200 OK", b"b"),
+    ]
+    .concat();
 
     // Split between the first request and the garbage, and inside the
     // garbage, to cover resync across pushes.
@@ -699,25 +929,60 @@ fn garbage_between_keepalive_requests() {
         ];
         let outcome = feed(&client, &server, &plan, Http1Limits::default());
 
-        assert_eq!(outcome.exchanges.len(), 2, "both exchanges kept, split {split}");
-        assert_eq!(outcome.exchanges[1].request.target, "/b", "request after garbage, split {split}");
-        assert_eq!(response_of(&outcome.exchanges[1]).body.decoded, b"b", "pairing kept, split {split}");
-        assert_eq!(outcome.counters.parse_errors, 1, "one parse error, split {split}");
+        assert_eq!(
+            outcome.exchanges.len(),
+            2,
+            "both exchanges kept, split {split}"
+        );
+        assert_eq!(
+            outcome.exchanges[1].request.target, "/b",
+            "request after garbage, split {split}"
+        );
+        assert_eq!(
+            response_of(&outcome.exchanges[1]).body.decoded,
+            b"b",
+            "pairing kept, split {split}"
+        );
+        assert_eq!(
+            outcome.counters.parse_errors, 1,
+            "one parse error, split {split}"
+        );
         assert_eq!(outcome.counters.resyncs, 1, "one resync, split {split}");
-        assert_eq!(outcome.counters.skipped_bytes, garbage.len() as u64, "garbage skipped, split {split}");
+        assert_eq!(
+            outcome.counters.skipped_bytes,
+            garbage.len() as u64,
+            "garbage skipped, split {split}"
+        );
     }
 }
 
 #[test]
 fn garbage_between_responses() {
     let garbage = b"\x00garbage from the server\r\n";
-    let server = [with_body("HTTP/1.1 200 OK", b"a"), garbage.to_vec(), with_body("HTTP/1.1 200 OK", b"b")].concat();
-    let outcome = run(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", &server, Http1Limits::default());
+    let server = [
+        with_body("HTTP/1.1 200 OK", b"a"),
+        garbage.to_vec(),
+        with_body("HTTP/1.1 200 OK", b"b"),
+    ]
+    .concat();
+    let outcome = run(
+        b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        &server,
+        Http1Limits::default(),
+    );
 
     assert_eq!(outcome.exchanges.len(), 2, "both exchanges kept");
-    assert_eq!(response_of(&outcome.exchanges[1]).body.decoded, b"b", "second response paired");
+    assert_eq!(
+        response_of(&outcome.exchanges[1]).body.decoded,
+        b"b",
+        "second response paired"
+    );
     assert_eq!(outcome.counters.parse_errors, 1, "one parse error");
-    assert_eq!(outcome.counters.skipped_bytes, garbage.len() as u64, "garbage skipped");
+    assert_eq!(
+        outcome.counters.skipped_bytes,
+        garbage.len() as u64,
+        "garbage skipped"
+    );
 }
 
 #[test]
@@ -725,7 +990,9 @@ fn pure_garbage_bounded() {
     // Lowercase text, digits and binary bytes: nothing here starts a
     // request (methods are uppercase) or a response.
     let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789 \r\n\x00\xfe;:/*";
-    let garbage: Vec<u8> = (0..1 << 20).map(|index| alphabet[index * 7 % alphabet.len()]).collect();
+    let garbage: Vec<u8> = (0..1 << 20)
+        .map(|index| alphabet[index * 7 % alphabet.len()])
+        .collect();
     let limits = Http1Limits::default();
     let mut connection = Http1Connection::new(limits);
 
@@ -741,11 +1008,22 @@ fn pure_garbage_bounded() {
     connection.close(u64::MAX);
     let counters = connection.counters();
 
-    assert!(connection.take_exchanges().is_empty(), "no exchanges from garbage");
+    assert!(
+        connection.take_exchanges().is_empty(),
+        "no exchanges from garbage"
+    );
     assert_eq!(counters.parse_errors, 2, "one parse error per side");
     assert_eq!(counters.resyncs, 2, "one resync per side");
-    assert_eq!(counters.skipped_bytes, 2 * garbage.len() as u64, "every byte skipped");
-    assert_eq!(connection.buffered_bytes(), 0, "nothing buffered after close");
+    assert_eq!(
+        counters.skipped_bytes,
+        2 * garbage.len() as u64,
+        "every byte skipped"
+    );
+    assert_eq!(
+        connection.buffered_bytes(),
+        0,
+        "nothing buffered after close"
+    );
 }
 
 #[test]
@@ -753,19 +1031,38 @@ fn long_token_run_rejected_early() {
     let mut connection = Http1Connection::new(Http1Limits::default());
     connection.push(Side::Client, &[b'a'; 100], 1);
 
-    assert_eq!(connection.counters().parse_errors, 1, "token run without a space is not a method");
-    assert_eq!(connection.buffered_bytes(), 0, "rejected bytes not buffered");
+    assert_eq!(
+        connection.counters().parse_errors,
+        1,
+        "token run without a space is not a method"
+    );
+    assert_eq!(
+        connection.buffered_bytes(),
+        0,
+        "rejected bytes not buffered"
+    );
 }
 
 #[test]
 fn invalid_chunk_size_resyncs() {
-    let client = b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /b HTTP/1.1\r\n\r\n";
-    let server = [with_body("HTTP/1.1 400 Bad Request", b""), with_body("HTTP/1.1 200 OK", b"b")].concat();
+    let client =
+        b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /b HTTP/1.1\r\n\r\n";
+    let server = [
+        with_body("HTTP/1.1 400 Bad Request", b""),
+        with_body("HTTP/1.1 200 OK", b"b"),
+    ]
+    .concat();
     let outcome = run(client, &server, Http1Limits::default());
 
     assert_eq!(outcome.exchanges.len(), 2, "both exchanges kept");
-    assert!(!outcome.exchanges[0].request.body.complete_capture, "bad body marked incomplete");
-    assert_eq!(outcome.exchanges[1].request.target, "/b", "request after bad chunk");
+    assert!(
+        !outcome.exchanges[0].request.body.complete_capture,
+        "bad body marked incomplete"
+    );
+    assert_eq!(
+        outcome.exchanges[1].request.target, "/b",
+        "request after bad chunk"
+    );
     assert_eq!(outcome.counters.parse_errors, 1, "one parse error");
     assert_eq!(outcome.counters.skipped_bytes, 4, "bad chunk line skipped");
 }
@@ -773,11 +1070,19 @@ fn invalid_chunk_size_resyncs() {
 #[test]
 fn empty_lines_between_requests() {
     let client = b"POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
-    let server = [with_body("HTTP/1.1 200 OK", b"a"), with_body("HTTP/1.1 200 OK", b"b")].concat();
+    let server = [
+        with_body("HTTP/1.1 200 OK", b"a"),
+        with_body("HTTP/1.1 200 OK", b"b"),
+    ]
+    .concat();
     let outcome = run(client, &server, Http1Limits::default());
 
     assert_eq!(outcome.exchanges.len(), 2, "both exchanges");
-    assert_eq!(outcome.counters, Http1Counters::default(), "empty lines are not faults");
+    assert_eq!(
+        outcome.counters,
+        Http1Counters::default(),
+        "empty lines are not faults"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -787,12 +1092,20 @@ fn empty_lines_between_requests() {
 #[test]
 fn gap_inside_body_keeps_framing() {
     let mut connection = Http1Connection::new(Http1Limits::default());
-    connection.push(Side::Client, b"POST /upload HTTP/1.1\r\nContent-Length: 100\r\n\r\n", 1);
+    connection.push(
+        Side::Client,
+        b"POST /upload HTTP/1.1\r\nContent-Length: 100\r\n\r\n",
+        1,
+    );
     connection.push(Side::Client, &[b'a'; 40], 2);
     connection.push_gap(Side::Client, 30, 3);
     connection.push(Side::Client, &[b'b'; 30], 4);
     connection.push(Side::Client, b"GET /next HTTP/1.1\r\n\r\n", 5);
-    let server = [with_body("HTTP/1.1 200 OK", b"one"), with_body("HTTP/1.1 200 OK", b"two")].concat();
+    let server = [
+        with_body("HTTP/1.1 200 OK", b"one"),
+        with_body("HTTP/1.1 200 OK", b"two"),
+    ]
+    .concat();
     connection.push(Side::Server, &server, 6);
     let exchanges = connection.take_exchanges();
     let counters = connection.counters();
@@ -800,13 +1113,27 @@ fn gap_inside_body_keeps_framing() {
     assert_eq!(exchanges.len(), 2, "both exchanges");
     let upload = &exchanges[0].request;
     assert!(upload.gap, "message with the hole is flagged");
-    assert_eq!(upload.body.wire_len, 100, "lost bytes count in the wire length");
+    assert_eq!(
+        upload.body.wire_len, 100,
+        "lost bytes count in the wire length"
+    );
     assert!(!upload.body.complete_capture, "capture incomplete");
-    assert_eq!(upload.body.decoded, vec![b'a'; 40], "bytes before the hole kept");
-    assert_eq!(upload.last_byte_ns, 4, "completed by the push after the gap");
+    assert_eq!(
+        upload.body.decoded,
+        vec![b'a'; 40],
+        "bytes before the hole kept"
+    );
+    assert_eq!(
+        upload.last_byte_ns, 4,
+        "completed by the push after the gap"
+    );
     assert_eq!(exchanges[1].request.target, "/next", "next request parsed");
     assert!(!exchanges[1].request.gap, "next request has no gap");
-    assert_eq!(response_of(&exchanges[1]).body.decoded, b"two", "pairing kept");
+    assert_eq!(
+        response_of(&exchanges[1]).body.decoded,
+        b"two",
+        "pairing kept"
+    );
     assert_eq!(counters.resyncs, 0, "no resync needed");
     assert_eq!(counters.parse_errors, 0, "a gap is not a parse error");
 }
@@ -815,7 +1142,11 @@ fn gap_inside_body_keeps_framing() {
 fn gap_inside_chunk_keeps_framing() {
     let mut connection = Http1Connection::new(Http1Limits::default());
     connection.push(Side::Client, b"GET /stream HTTP/1.1\r\n\r\n", 1);
-    connection.push(Side::Server, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123", 2);
+    connection.push(
+        Side::Server,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123",
+        2,
+    );
     connection.push_gap(Side::Server, 3, 3);
     connection.push(Side::Server, b"789\r\n0\r\n\r\n", 4);
     let exchanges = connection.take_exchanges();
@@ -830,8 +1161,16 @@ fn gap_inside_chunk_keeps_framing() {
 #[test]
 fn gap_past_body_resyncs() {
     let mut connection = Http1Connection::new(Http1Limits::default());
-    connection.push(Side::Client, b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 1);
-    connection.push(Side::Server, b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n0123456789", 2);
+    connection.push(
+        Side::Client,
+        b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        1,
+    );
+    connection.push(
+        Side::Server,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n0123456789",
+        2,
+    );
     // The hole covers the last 40 body bytes and 10 bytes beyond, so the
     // next message start is unknown.
     connection.push_gap(Side::Server, 50, 3);
@@ -843,9 +1182,16 @@ fn gap_past_body_resyncs() {
     assert_eq!(exchanges.len(), 2, "both exchanges");
     let first = response_of(&exchanges[0]);
     assert!(first.gap, "first response flagged");
-    assert_eq!(first.body.wire_len, 50, "only the body's share of the hole counts");
+    assert_eq!(
+        first.body.wire_len, 50,
+        "only the body's share of the hole counts"
+    );
     assert_eq!(first.last_byte_ns, 3, "completed by the gap");
-    assert_eq!(response_of(&exchanges[1]).body.decoded, b"b", "next response parsed");
+    assert_eq!(
+        response_of(&exchanges[1]).body.decoded,
+        b"b",
+        "next response parsed"
+    );
     assert_eq!(counters.resyncs, 1, "one resync");
     assert_eq!(counters.parse_errors, 0, "a gap is not a parse error");
     assert_eq!(counters.skipped_bytes, 17, "bytes after the hole skipped");
@@ -854,14 +1200,24 @@ fn gap_past_body_resyncs() {
 #[test]
 fn truncated_body_at_close() {
     let mut connection = Http1Connection::new(Http1Limits::default());
-    connection.push(Side::Client, b"POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 1);
+    connection.push(
+        Side::Client,
+        b"POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+        1,
+    );
     connection.close(2);
     let exchanges = connection.take_exchanges();
 
     assert_eq!(exchanges.len(), 1, "cut request emitted");
     assert!(exchanges[0].request.gap, "cut request flagged");
-    assert!(!exchanges[0].request.body.complete_capture, "capture incomplete");
-    assert_eq!(exchanges[0].request.body.decoded, b"abc", "received bytes kept");
+    assert!(
+        !exchanges[0].request.body.complete_capture,
+        "capture incomplete"
+    );
+    assert_eq!(
+        exchanges[0].request.body.decoded, b"abc",
+        "received bytes kept"
+    );
     assert_eq!(exchanges[0].request.last_byte_ns, 2, "completed by close");
 }
 
@@ -872,24 +1228,48 @@ fn truncated_body_at_close() {
 #[test]
 fn conflicting_content_length_rejected() {
     let client = b"POST /a HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!GET /b HTTP/1.1\r\n\r\n";
-    let server = [with_body("HTTP/1.1 400 Bad Request", b""), with_body("HTTP/1.1 200 OK", b"b")].concat();
+    let server = [
+        with_body("HTTP/1.1 400 Bad Request", b""),
+        with_body("HTTP/1.1 200 OK", b"b"),
+    ]
+    .concat();
     let outcome = run(client, &server, Http1Limits::default());
 
-    assert_eq!(outcome.counters.parse_errors, 1, "conflict is a parse error");
+    assert_eq!(
+        outcome.counters.parse_errors, 1,
+        "conflict is a parse error"
+    );
     assert_eq!(outcome.exchanges.len(), 2, "both exchanges kept");
-    assert!(!outcome.exchanges[0].request.body.complete_capture, "body of unknown length not captured");
-    assert_eq!(response_of(&outcome.exchanges[0]).status, 400, "rejection paired");
-    assert_eq!(outcome.exchanges[1].request.target, "/b", "next request parsed");
+    assert!(
+        !outcome.exchanges[0].request.body.complete_capture,
+        "body of unknown length not captured"
+    );
+    assert_eq!(
+        response_of(&outcome.exchanges[0]).status,
+        400,
+        "rejection paired"
+    );
+    assert_eq!(
+        outcome.exchanges[1].request.target, "/b",
+        "next request parsed"
+    );
     assert_eq!(outcome.counters.skipped_bytes, 6, "body skipped by resync");
 }
 
 #[test]
 fn repeated_equal_content_length_accepted() {
     let client = b"POST /a HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello";
-    let outcome = run(client, &with_body("HTTP/1.1 200 OK", b""), Http1Limits::default());
+    let outcome = run(
+        client,
+        &with_body("HTTP/1.1 200 OK", b""),
+        Http1Limits::default(),
+    );
 
     assert_eq!(outcome.counters.parse_errors, 0, "equal values accepted");
-    assert_eq!(outcome.exchanges[0].request.body.decoded, b"hello", "body read");
+    assert_eq!(
+        outcome.exchanges[0].request.body.decoded, b"hello",
+        "body read"
+    );
 }
 
 #[test]
@@ -900,7 +1280,10 @@ fn invalid_content_length_rejected() {
         Http1Limits::default(),
     );
 
-    assert_eq!(outcome.counters.parse_errors, 1, "non-numeric length is a parse error");
+    assert_eq!(
+        outcome.counters.parse_errors, 1,
+        "non-numeric length is a parse error"
+    );
 }
 
 #[test]
@@ -909,7 +1292,10 @@ fn oversized_head_rejected() {
         max_head_bytes: 1024,
         ..Http1Limits::default()
     };
-    let big = format!("GET /big HTTP/1.1\r\nX-Padding: {}\r\n\r\n", "a".repeat(2000));
+    let big = format!(
+        "GET /big HTTP/1.1\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(2000)
+    );
     let client = [big.as_bytes(), b"GET /ok HTTP/1.1\r\n\r\n"].concat();
     let server = with_body("HTTP/1.1 200 OK", b"ok");
 
@@ -927,10 +1313,24 @@ fn oversized_head_rejected() {
         let exchanges = connection.take_exchanges();
         let counters = connection.counters();
 
-        assert_eq!(counters.parse_errors, 1, "oversized head is one parse error, pieces of {piece_len}");
-        assert_eq!(exchanges.len(), 1, "only the valid request kept, pieces of {piece_len}");
-        assert_eq!(exchanges[0].request.target, "/ok", "valid request parsed, pieces of {piece_len}");
-        assert_eq!(counters.skipped_bytes, big.len() as u64, "oversized head skipped, pieces of {piece_len}");
+        assert_eq!(
+            counters.parse_errors, 1,
+            "oversized head is one parse error, pieces of {piece_len}"
+        );
+        assert_eq!(
+            exchanges.len(),
+            1,
+            "only the valid request kept, pieces of {piece_len}"
+        );
+        assert_eq!(
+            exchanges[0].request.target, "/ok",
+            "valid request parsed, pieces of {piece_len}"
+        );
+        assert_eq!(
+            counters.skipped_bytes,
+            big.len() as u64,
+            "oversized head skipped, pieces of {piece_len}"
+        );
     }
 }
 
@@ -941,9 +1341,12 @@ fn head_at_limit_accepted() {
         max_head_bytes: head.len(),
         ..Http1Limits::default()
     };
-    let outcome = run(head, &with_body("HTTP/1.1 200 OK", b""), limits);
+    let outcome = run(head, b"HTTP/1.1 204 No Content\r\n\r\n", limits);
 
-    assert_eq!(outcome.counters.parse_errors, 0, "head of exactly the limit accepted");
+    assert_eq!(
+        outcome.counters.parse_errors, 0,
+        "head of exactly the limit accepted"
+    );
     assert_eq!(outcome.exchanges.len(), 1, "exchange parsed");
 }
 
@@ -956,9 +1359,15 @@ fn too_many_headers_rejected() {
     let client = b"GET /many HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\n\r\nGET /few HTTP/1.1\r\nA: 1\r\n\r\n";
     let outcome = run(client, &with_body("HTTP/1.1 200 OK", b""), limits);
 
-    assert_eq!(outcome.counters.parse_errors, 1, "too many headers is a parse error");
+    assert_eq!(
+        outcome.counters.parse_errors, 1,
+        "too many headers is a parse error"
+    );
     assert_eq!(outcome.exchanges.len(), 1, "only the valid request kept");
-    assert_eq!(outcome.exchanges[0].request.target, "/few", "valid request parsed");
+    assert_eq!(
+        outcome.exchanges[0].request.target, "/few",
+        "valid request parsed"
+    );
 }
 
 #[test]
@@ -970,30 +1379,76 @@ fn too_many_trailers_rejected() {
     let server = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     let outcome = run(b"GET / HTTP/1.1\r\n\r\n", server, limits);
 
-    assert_eq!(outcome.counters.parse_errors, 1, "too many trailers is a parse error");
-    assert!(!response_of(&outcome.exchanges[0]).body.complete_capture, "response marked incomplete");
+    assert_eq!(
+        outcome.counters.parse_errors, 1,
+        "too many trailers is a parse error"
+    );
+    assert!(
+        !response_of(&outcome.exchanges[0]).body.complete_capture,
+        "response marked incomplete"
+    );
 }
 
 // ---------------------------------------------------------------------------
 // Content decoding
 // ---------------------------------------------------------------------------
 
+/// Parses a response made of `head` and `body`, fed whole and byte by byte,
+/// checks that both feeds agree, and returns it.
 fn decoded_response(head: &str, body: &[u8], limits: Http1Limits) -> Response {
-    let outcome = run(b"GET / HTTP/1.1\r\n\r\n", &with_body(head, body), limits);
-    assert_eq!(outcome.counters.parse_errors, 0, "response parsed without errors");
-    response_of(&outcome.exchanges[0]).clone()
+    let client = b"GET / HTTP/1.1\r\n\r\n";
+    let server = with_body(head, body);
+    let whole = feed(
+        client,
+        &server,
+        &whole_plan(client.len(), server.len()),
+        limits,
+    );
+    let bytewise = feed(
+        client,
+        &server,
+        &byte_plan(client.len(), server.len()),
+        limits,
+    );
+
+    assert_eq!(
+        whole.counters.parse_errors, 0,
+        "response parsed without errors"
+    );
+    assert_eq!(whole.exchanges.len(), 1, "one exchange");
+    assert_eq!(
+        without_timestamps(&bytewise.exchanges),
+        without_timestamps(&whole.exchanges),
+        "byte-by-byte feed gives the same response"
+    );
+    response_of(&whole.exchanges[0]).clone()
 }
 
 #[test]
 fn gzip_bomb_stops_at_cap() {
     let compressed = gzip(&vec![0u8; 10 * 1024 * 1024]);
     let limits = Http1Limits::default();
-    let response = decoded_response("HTTP/1.1 200 OK\r\nContent-Encoding: gzip", &compressed, limits);
+    let response = decoded_response(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip",
+        &compressed,
+        limits,
+    );
 
-    assert_eq!(response.body.decoded.len(), limits.max_body_capture, "decoded cut at the cap");
-    assert!(response.body.decoded.iter().all(|&byte| byte == 0), "decoded bytes are the zeros");
+    assert_eq!(
+        response.body.decoded.len(),
+        limits.max_body_capture,
+        "decoded cut at the cap"
+    );
+    assert!(
+        response.body.decoded.iter().all(|&byte| byte == 0),
+        "decoded bytes are the zeros"
+    );
     assert!(!response.body.complete_capture, "capture marked incomplete");
-    assert_eq!(response.body.wire_len, compressed.len() as u64, "wire length is the compressed size");
+    assert_eq!(
+        response.body.wire_len,
+        compressed.len() as u64,
+        "wire length is the compressed size"
+    );
 }
 
 #[test]
@@ -1003,7 +1458,11 @@ fn deflate_bomb_stops_at_cap() {
         max_body_capture: 1000,
         ..Http1Limits::default()
     };
-    let response = decoded_response("HTTP/1.1 200 OK\r\nContent-Encoding: deflate", &compressed, limits);
+    let response = decoded_response(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: deflate",
+        &compressed,
+        limits,
+    );
 
     assert_eq!(response.body.decoded.len(), 1000, "decoded cut at the cap");
     assert!(!response.body.complete_capture, "capture marked incomplete");
@@ -1022,21 +1481,68 @@ fn gzip_exactly_at_cap_complete() {
         ..Http1Limits::default()
     };
 
-    let whole = decoded_response("HTTP/1.1 200 OK\r\nContent-Encoding: gzip", &compressed, at_cap);
-    let cut = decoded_response("HTTP/1.1 200 OK\r\nContent-Encoding: gzip", &compressed, below_cap);
+    let whole = decoded_response(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip",
+        &compressed,
+        at_cap,
+    );
+    let cut = decoded_response(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip",
+        &compressed,
+        below_cap,
+    );
 
-    assert_eq!(whole.body.decoded, original, "body of exactly the cap decoded");
-    assert!(whole.body.complete_capture, "body of exactly the cap is complete");
+    assert_eq!(
+        whole.body.decoded, original,
+        "body of exactly the cap decoded"
+    );
+    assert!(
+        whole.body.complete_capture,
+        "body of exactly the cap is complete"
+    );
     assert_eq!(cut.body.decoded.len(), 999, "one byte over the cap is cut");
-    assert!(!cut.body.complete_capture, "one byte over the cap is incomplete");
+    assert!(
+        !cut.body.complete_capture,
+        "one byte over the cap is incomplete"
+    );
 }
 
 #[test]
 fn gzip_two_members_decoded() {
     let compressed = [gzip(b"first "), gzip(b"second")].concat();
-    let response = decoded_response("HTTP/1.1 200 OK\r\nContent-Encoding: gzip", &compressed, Http1Limits::default());
+    let response = decoded_response(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip",
+        &compressed,
+        Http1Limits::default(),
+    );
 
-    assert_eq!(response.body.decoded, b"first second", "both members decoded");
+    assert_eq!(
+        response.body.decoded, b"first second",
+        "both members decoded"
+    );
+    assert!(response.body.complete_capture, "capture complete");
+}
+
+#[test]
+fn gzip_optional_header_fields() {
+    let original = b"body behind a gzip header with every optional field";
+    let mut encoder = GzBuilder::new()
+        .filename("report.json")
+        .comment("nightly export")
+        .extra(vec![1, 2, 3, 4])
+        .write(Vec::new(), Compression::default());
+    encoder.write_all(original).expect("gzip test data");
+    let compressed = encoder.finish().expect("gzip test data");
+    let response = decoded_response(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip",
+        &compressed,
+        Http1Limits::default(),
+    );
+
+    assert_eq!(
+        response.body.decoded, original,
+        "body decoded past the optional fields"
+    );
     assert!(response.body.complete_capture, "capture complete");
 }
 
@@ -1045,18 +1551,32 @@ fn gzip_corrupt_checksum_incomplete() {
     let mut compressed = gzip(b"some text that will be checked");
     let crc_index = compressed.len() - 8;
     compressed[crc_index] ^= 0xff;
-    let response = decoded_response("HTTP/1.1 200 OK\r\nContent-Encoding: gzip", &compressed, Http1Limits::default());
+    let response = decoded_response(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip",
+        &compressed,
+        Http1Limits::default(),
+    );
 
-    assert!(!response.body.complete_capture, "checksum mismatch marks the capture incomplete");
+    assert!(
+        !response.body.complete_capture,
+        "checksum mismatch marks the capture incomplete"
+    );
 }
 
 #[test]
 fn gzip_truncated_incomplete() {
     let compressed = gzip(b"a body that is cut before the end of its compressed stream");
     let cut = &compressed[..compressed.len() - 12];
-    let response = decoded_response("HTTP/1.1 200 OK\r\nContent-Encoding: gzip", cut, Http1Limits::default());
+    let response = decoded_response(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip",
+        cut,
+        Http1Limits::default(),
+    );
 
-    assert!(!response.body.complete_capture, "truncated stream is incomplete");
+    assert!(
+        !response.body.complete_capture,
+        "truncated stream is incomplete"
+    );
 }
 
 #[test]
@@ -1093,7 +1613,11 @@ fn identity_body_capped() {
     };
     let response = decoded_response("HTTP/1.1 200 OK", &[b'z'; 100], limits);
 
-    assert_eq!(response.body.decoded, vec![b'z'; 10], "decoded cut at the cap");
+    assert_eq!(
+        response.body.decoded,
+        vec![b'z'; 10],
+        "decoded cut at the cap"
+    );
     assert_eq!(response.body.wire_len, 100, "wire length is the whole body");
     assert!(!response.body.complete_capture, "capture incomplete");
 }
@@ -1106,7 +1630,10 @@ fn unsupported_coding_not_captured() {
         Http1Limits::default(),
     );
 
-    assert!(response.body.decoded.is_empty(), "undecodable body not kept");
+    assert!(
+        response.body.decoded.is_empty(),
+        "undecodable body not kept"
+    );
     assert!(!response.body.complete_capture, "capture incomplete");
 }
 
@@ -1115,19 +1642,36 @@ fn chunked_gzip_request_decoded() {
     let original = br#"{"event":"signup","plan":"pro"}"#;
     let compressed = gzip(original);
     let (first, second) = compressed.split_at(compressed.len() / 2);
-    let mut client = b"POST /events HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
+    let mut client =
+        b"POST /events HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
+            .to_vec();
     for chunk in [first, second] {
         client.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         client.extend_from_slice(chunk);
         client.extend_from_slice(b"\r\n");
     }
     client.extend_from_slice(b"0\r\n\r\n");
-    let outcome = run(&client, &with_body("HTTP/1.1 202 Accepted", b""), Http1Limits::default());
+    let outcome = run(
+        &client,
+        &with_body("HTTP/1.1 202 Accepted", b""),
+        Http1Limits::default(),
+    );
 
     let request = &outcome.exchanges[0].request;
-    assert_eq!(request.body.decoded, original, "chunked gzip request decoded");
-    assert_eq!(request.body.wire_len, compressed.len() as u64, "wire length after de-chunking");
-    assert_eq!(request.wire_size, client.len() as u64, "wire size includes chunk framing");
+    assert_eq!(
+        request.body.decoded, original,
+        "chunked gzip request decoded"
+    );
+    assert_eq!(
+        request.body.wire_len,
+        compressed.len() as u64,
+        "wire length after de-chunking"
+    );
+    assert_eq!(
+        request.wire_size,
+        client.len() as u64,
+        "wire size includes chunk framing"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1143,9 +1687,20 @@ fn http10_response_until_close() {
     );
 
     assert_eq!(outcome.before_close, 0, "body runs until close");
-    assert_eq!(outcome.exchanges[0].request.version_minor, 0, "request version");
-    assert_eq!(response_of(&outcome.exchanges[0]).version_minor, 0, "response version");
-    assert_eq!(response_of(&outcome.exchanges[0]).body.decoded, b"old style body", "body read at close");
+    assert_eq!(
+        outcome.exchanges[0].request.version_minor, 0,
+        "request version"
+    );
+    assert_eq!(
+        response_of(&outcome.exchanges[0]).version_minor,
+        0,
+        "response version"
+    );
+    assert_eq!(
+        response_of(&outcome.exchanges[0]).body.decoded,
+        b"old style body",
+        "body read at close"
+    );
 }
 
 #[test]
@@ -1157,7 +1712,11 @@ fn bare_line_feeds_accepted() {
     );
 
     assert_eq!(outcome.counters.parse_errors, 0, "LF-only lines parsed");
-    assert_eq!(response_of(&outcome.exchanges[0]).body.decoded, b"ok", "body read");
+    assert_eq!(
+        response_of(&outcome.exchanges[0]).body.decoded,
+        b"ok",
+        "body read"
+    );
 }
 
 #[test]
@@ -1167,12 +1726,23 @@ fn request_timestamps_from_pushes() {
     connection.push(Side::Client, b"POST /a HTTP/1.1\r\nContent-", 10);
     connection.push(Side::Client, b"Length: 4\r\n\r\nab", 20);
     connection.push(Side::Client, b"cd", 30);
-    connection.push(Side::Server, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 40);
+    connection.push(
+        Side::Server,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        40,
+    );
     let exchanges = connection.take_exchanges();
 
-    assert_eq!(exchanges[0].request.first_byte_ns, 10, "first byte after the empty line");
+    assert_eq!(
+        exchanges[0].request.first_byte_ns, 10,
+        "first byte after the empty line"
+    );
     assert_eq!(exchanges[0].request.last_byte_ns, 30, "last body byte");
-    assert_eq!(response_of(&exchanges[0]).first_byte_ns, 40, "response first byte");
+    assert_eq!(
+        response_of(&exchanges[0]).first_byte_ns,
+        40,
+        "response first byte"
+    );
 }
 
 #[test]
@@ -1190,8 +1760,15 @@ fn push_after_close_skipped() {
     connection.close(1);
     connection.push(Side::Client, b"GET / HTTP/1.1\r\n\r\n", 2);
 
-    assert!(connection.take_exchanges().is_empty(), "no exchange after close");
-    assert_eq!(connection.counters().skipped_bytes, 18, "bytes after close skipped");
+    assert!(
+        connection.take_exchanges().is_empty(),
+        "no exchange after close"
+    );
+    assert_eq!(
+        connection.counters().skipped_bytes,
+        18,
+        "bytes after close skipped"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1218,6 +1795,130 @@ fn detect_classifies_starts() {
     ];
 
     for (data, expected) in cases {
-        assert_eq!(detect(data), *expected, "detect({:?})", String::from_utf8_lossy(data));
+        assert_eq!(
+            detect(data),
+            *expected,
+            "detect({:?})",
+            String::from_utf8_lossy(data)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Damaged input
+// ---------------------------------------------------------------------------
+
+/// Xorshift generator, so the damaged streams are the same on every run.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn damaged_streams_stay_bounded() {
+    let requests: [&[u8]; 4] = [
+        b"GET /a?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nX: y\r\n\r\n",
+        b"HEAD /d HTTP/1.1\r\n\r\n",
+    ];
+    let gzip_response = with_body(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip",
+        &gzip(&[b'a'; 100_000]),
+    );
+    let responses: [&[u8]; 5] = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        &gzip_response,
+        b"HTTP/1.0 200 OK\r\n\r\nuntil close",
+    ];
+    let limits = Http1Limits {
+        max_head_bytes: 256,
+        max_headers: 4,
+        max_body_capture: 1000,
+        max_pending_requests: 3,
+    };
+    let mut random = Xorshift(0x9e37_79b9_7f4a_7c15);
+
+    for round in 0..300 {
+        // Concatenate a few messages per side, then flip, drop, insert or
+        // cut bytes.
+        let mut client: Vec<u8> = (0..random.below(5))
+            .flat_map(|_| requests[random.below(requests.len())].to_vec())
+            .collect();
+        let mut server: Vec<u8> = (0..random.below(5))
+            .flat_map(|_| responses[random.below(responses.len())].to_vec())
+            .collect();
+        for stream in [&mut client, &mut server] {
+            for _ in 0..random.below(6) {
+                if stream.is_empty() {
+                    break;
+                }
+                let index = random.below(stream.len());
+                match random.below(4) {
+                    0 => stream[index] = random.next() as u8,
+                    1 => {
+                        stream.remove(index);
+                    }
+                    2 => stream.insert(index, random.next() as u8),
+                    _ => stream.truncate(index),
+                }
+            }
+        }
+
+        let mut connection = Http1Connection::new(limits);
+        let mut positions = [0usize; 2];
+        let mut timestamp = 0;
+        while positions[0] < client.len() || positions[1] < server.len() {
+            timestamp += 1;
+            let which = random.below(2);
+            let (side, stream) = if which == 0 {
+                (Side::Client, &client)
+            } else {
+                (Side::Server, &server)
+            };
+            if random.below(30) == 0 {
+                connection.push_gap(side, random.below(100) as u64, timestamp);
+            }
+            let end = (positions[which] + 1 + random.below(64)).min(stream.len());
+            connection.push(side, &stream[positions[which]..end], timestamp);
+            positions[which] = end;
+
+            assert!(
+                connection.buffered_bytes() <= 2 * 8 * 1024,
+                "buffer grew to {} bytes, round {round}",
+                connection.buffered_bytes()
+            );
+            for exchange in connection.take_exchanges() {
+                assert!(
+                    exchange.request.body.decoded.len() <= limits.max_body_capture,
+                    "request capture over the cap, round {round}"
+                );
+                let response_capture = exchange
+                    .response
+                    .map_or(0, |response| response.body.decoded.len());
+                assert!(
+                    response_capture <= limits.max_body_capture,
+                    "response capture over the cap, round {round}"
+                );
+            }
+        }
+        connection.close(timestamp + 1);
+
+        assert!(
+            connection.counters().skipped_bytes <= (client.len() + server.len()) as u64,
+            "more bytes skipped than pushed, round {round}"
+        );
     }
 }

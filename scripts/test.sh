@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every check of the project: formatting, clippy on the host crates and
+# on the eBPF crate, unit tests, and the privileged integration tests against
+# the running kernel (as root). Set ZTAPI_SKIP_PRIVILEGED=1 to skip the
+# latter; each skipped test says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy on the host crates (-D warnings)"
+cargo clippy --all-targets -- -D warnings
+
+step "clippy on the eBPF crate (-D warnings)"
+cargo xtask clippy-ebpf
+
+step "unit tests"
+cargo test -p ztapi -p ztapi-common -p xtask
+
+step "integration tests (one at a time: each daemon hooks the whole node)"
+cargo test -p integration-tests -- --test-threads=1
