@@ -18,7 +18,12 @@ use crate::{
 #[command(name = "ztapi", version)]
 pub struct CliArgs {
     /// Unix socket of the ztapid API.
-    #[arg(long, global = true, env = "ZTAPI_SOCKET", default_value = "/run/ztapi/ztapid.sock")]
+    #[arg(
+        long,
+        global = true,
+        env = "ZTAPI_SOCKET",
+        default_value = "/run/ztapi/ztapid.sock"
+    )]
     pub socket: PathBuf,
 
     /// Print the daemon's JSON instead of a table.
@@ -66,18 +71,25 @@ pub fn run(args: CliArgs) -> ExitCode {
     };
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&data).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&data).unwrap_or_default()
+        );
         return ExitCode::SUCCESS;
     }
     let printed = match args.command {
         Command::Status => serde_json::from_value(data).map(|report| print_status(&report)),
-        Command::Endpoints => serde_json::from_value(data).map(|endpoints: Vec<EndpointSummary>| print_endpoints(&endpoints)),
-        Command::Transactions { .. } => serde_json::from_value(data).map(|transactions: Vec<Transaction>| print_transactions(&transactions)),
+        Command::Endpoints => serde_json::from_value(data)
+            .map(|endpoints: Vec<EndpointSummary>| print_endpoints(&endpoints)),
+        Command::Transactions { .. } => serde_json::from_value(data)
+            .map(|transactions: Vec<Transaction>| print_transactions(&transactions)),
     };
     match printed {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("ztapi: the daemon's reply does not match this ztapi version: {error}; use --json");
+            eprintln!(
+                "ztapi: the daemon's reply does not match this ztapi version: {error}; use --json"
+            );
             ExitCode::FAILURE
         }
     }
@@ -86,7 +98,7 @@ pub fn run(args: CliArgs) -> ExitCode {
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_preset(NOTHING);
-    table.set_header(header.iter().map(|title| Cell::new(title)));
+    table.set_header(header.iter().map(Cell::new));
     table
 }
 
@@ -99,7 +111,10 @@ fn optional<T: ToString>(value: Option<T>) -> String {
 }
 
 fn print_status(report: &StatusReport) {
-    println!("ztapid {} (pid {}), up {} s", report.version, report.pid, report.uptime_seconds);
+    println!(
+        "ztapid {} (pid {}), up {} s",
+        report.version, report.pid, report.uptime_seconds
+    );
     println!("programs: {}", report.programs.join(", "));
     println!(
         "events: {:.1}/s, {} stored transactions, {} endpoints, store {} KiB",
@@ -116,7 +131,11 @@ fn print_status(report: &StatusReport) {
         let mut libraries = table(&["LIBRARY", "PROBES", "PROCESSES"]);
         for library in &report.libraries {
             let pids: Vec<String> = library.pids.iter().map(u32::to_string).collect();
-            libraries.add_row(vec![Cell::new(&library.path), right(library.probes), Cell::new(pids.join(" "))]);
+            libraries.add_row(vec![
+                Cell::new(&library.path),
+                right(library.probes),
+                Cell::new(pids.join(" ")),
+            ]);
         }
         println!("{libraries}");
     }
@@ -125,7 +144,12 @@ fn print_status(report: &StatusReport) {
     let pipeline = &report.pipeline;
     println!();
     println!("capture:");
-    println!("  tls calls {}, records {}, ring buffer drops {}", kernel("tls_calls"), pipeline.records, kernel("ringbuf_drops"));
+    println!(
+        "  tls calls {}, records {}, ring buffer drops {}",
+        kernel("tls_calls"),
+        pipeline.records,
+        kernel("ringbuf_drops")
+    );
     println!(
         "  truncated calls {} ({} bytes), read faults {}, unmatched returns {}",
         kernel("truncated_calls"),
@@ -136,15 +160,25 @@ fn print_status(report: &StatusReport) {
     println!("parsing:");
     println!(
         "  transactions {}, duplicates merged {}, connections open {} (evicted {})",
-        pipeline.transactions, pipeline.duplicates_merged, pipeline.connections_open, pipeline.connections_evicted
+        pipeline.transactions,
+        pipeline.duplicates_merged,
+        pipeline.connections_open,
+        pipeline.connections_evicted
     );
     println!(
         "  unparsed connections {} ({} bytes), parse errors {}, resyncs {}, skipped bytes {}",
-        pipeline.unparsed_connections, pipeline.unparsed_bytes, pipeline.parse_errors, pipeline.parser_resyncs, pipeline.skipped_bytes
+        pipeline.unparsed_connections,
+        pipeline.unparsed_bytes,
+        pipeline.parse_errors,
+        pipeline.parser_resyncs,
+        pipeline.skipped_bytes
     );
     println!(
         "  unanswered requests {}, orphan responses {}, invalid records {}, store errors {}",
-        pipeline.unanswered_requests, pipeline.orphan_responses, pipeline.record_errors, pipeline.store_errors
+        pipeline.unanswered_requests,
+        pipeline.orphan_responses,
+        pipeline.record_errors,
+        pipeline.store_errors
     );
 }
 
@@ -153,9 +187,16 @@ fn print_endpoints(endpoints: &[EndpointSummary]) {
         println!("no endpoints seen yet");
         return;
     }
-    let mut rows = table(&["ID", "SERVICE", "METHOD", "PATH", "CALLS", "2XX", "4XX", "5XX", "P50 MS", "P99 MS", "AUTH", "TLS"]);
+    let mut rows = table(&[
+        "ID", "SERVICE", "METHOD", "PATH", "CALLS", "2XX", "4XX", "5XX", "P50 MS", "P99 MS",
+        "AUTH", "TLS",
+    ]);
     for endpoint in endpoints {
-        let auth: Vec<&str> = endpoint.auth_schemes.iter().map(|scheme| scheme.as_str()).collect();
+        let auth: Vec<&str> = endpoint
+            .auth_schemes
+            .iter()
+            .map(|scheme| scheme.as_str())
+            .collect();
         rows.add_row(vec![
             Cell::new(&endpoint.id),
             Cell::new(&endpoint.service),
@@ -165,8 +206,16 @@ fn print_endpoints(endpoints: &[EndpointSummary]) {
             right(endpoint.status_classes.success),
             right(endpoint.status_classes.client_error),
             right(endpoint.status_classes.server_error),
-            right(optional(endpoint.latency_p50_us.map(|us| format!("{:.1}", us as f64 / 1000.0)))),
-            right(optional(endpoint.latency_p99_us.map(|us| format!("{:.1}", us as f64 / 1000.0)))),
+            right(optional(
+                endpoint
+                    .latency_p50_us
+                    .map(|us| format!("{:.1}", us as f64 / 1000.0)),
+            )),
+            right(optional(
+                endpoint
+                    .latency_p99_us
+                    .map(|us| format!("{:.1}", us as f64 / 1000.0)),
+            )),
             Cell::new(auth.join(",")),
             Cell::new(if endpoint.encrypted { "yes" } else { "no" }),
         ]);
@@ -179,7 +228,19 @@ fn print_transactions(transactions: &[Transaction]) {
         println!("no transactions stored yet");
         return;
     }
-    let mut rows = table(&["ID", "TIME", "CLIENT", "METHOD", "HOST", "PATH", "STATUS", "MS", "REQ B", "RESP B", "SERVER PROCESS"]);
+    let mut rows = table(&[
+        "ID",
+        "TIME",
+        "CLIENT",
+        "METHOD",
+        "HOST",
+        "PATH",
+        "STATUS",
+        "MS",
+        "REQ B",
+        "RESP B",
+        "SERVER PROCESS",
+    ]);
     for transaction in transactions {
         let client = match (&transaction.client.process, transaction.client.address) {
             (Some(process), _) => format!("{process}[{}]", optional(transaction.client.pid)),

@@ -14,7 +14,11 @@ pub const EXIT_BAD_CONFIG: i32 = 64;
 
 /// Command-line options of `ztapid`.
 #[derive(Debug, Parser)]
-#[command(name = "ztapid", version, about = "ztapi daemon: captures API traffic with eBPF and keeps the API inventory")]
+#[command(
+    name = "ztapid",
+    version,
+    about = "ztapi daemon: captures API traffic with eBPF and keeps the API inventory"
+)]
 pub struct DaemonArgs {
     /// TOML configuration file; options given here override its values.
     #[arg(long, env = "ZTAPI_CONFIG")]
@@ -141,8 +145,16 @@ impl Config {
         let defaults = Config::default();
 
         let config = Config {
-            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or(defaults.data_dir),
-            socket: args.socket.clone().or(file.socket).unwrap_or(defaults.socket),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or(defaults.data_dir),
+            socket: args
+                .socket
+                .clone()
+                .or(file.socket)
+                .unwrap_or(defaults.socket),
             pids: if args.pid.is_empty() {
                 file.pids.unwrap_or_default()
             } else {
@@ -178,9 +190,14 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let max_call = (common::event::MAX_CHUNKS_PER_CALL as usize * common::event::MAX_CHUNK_DATA) as u32;
+        let max_call =
+            (common::event::MAX_CHUNKS_PER_CALL as usize * common::event::MAX_CHUNK_DATA) as u32;
         if self.max_call_bytes == 0 || self.max_call_bytes > max_call {
-            return Err(invalid("max_call_bytes", self.max_call_bytes, "must be between 1 and 65536"));
+            return Err(invalid(
+                "max_call_bytes",
+                self.max_call_bytes,
+                "must be between 1 and 65536",
+            ));
         }
         let ring = self.ring_buffer_bytes;
         if ring < 64 * 1024 || !ring.is_power_of_two() {
@@ -191,10 +208,18 @@ impl Config {
             ));
         }
         if self.scan_interval_ms < 100 {
-            return Err(invalid("scan_interval_ms", self.scan_interval_ms, "must be at least 100"));
+            return Err(invalid(
+                "scan_interval_ms",
+                self.scan_interval_ms,
+                "must be at least 100",
+            ));
         }
         if self.retention_max_transactions == 0 {
-            return Err(invalid("retention_max_transactions", 0, "must be at least 1"));
+            return Err(invalid(
+                "retention_max_transactions",
+                0,
+                "must be at least 1",
+            ));
         }
         if self.max_connections == 0 {
             return Err(invalid("max_connections", 0, "must be at least 1"));
@@ -254,8 +279,15 @@ mod tests {
 
         let path = file.to_str().unwrap();
         let config = Config::load(&args(&["--config", path, "--max-call-bytes", "2048"])).unwrap();
-        assert_eq!(config.max_call_bytes, 2048, "the option must win over the file");
-        assert_eq!(config.ring_buffer_bytes, 128 * 1024, "the file must win over the default");
+        assert_eq!(
+            config.max_call_bytes, 2048,
+            "the option must win over the file"
+        );
+        assert_eq!(
+            config.ring_buffer_bytes,
+            128 * 1024,
+            "the file must win over the default"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -263,7 +295,10 @@ mod tests {
     fn ring_buffer_not_power_of_two_rejected() {
         let error = Config::load(&args(&["--ring-buffer-kib", "100"])).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("ring_buffer_kib = 100"), "message names the value: {message}");
+        assert!(
+            message.contains("ring_buffer_kib = 100"),
+            "message names the value: {message}"
+        );
     }
 
     #[test]
@@ -274,7 +309,10 @@ mod tests {
         std::fs::write(&file, "max_cal_bytes = 1024\n").unwrap();
 
         let error = Config::load(&args(&["--config", file.to_str().unwrap()])).unwrap_err();
-        assert!(error.to_string().contains("max_cal_bytes"), "message names the key: {error}");
+        assert!(
+            error.to_string().contains("max_cal_bytes"),
+            "message names the key: {error}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -18,8 +18,7 @@ use tracing::{error, info, warn};
 use crate::{
     api::server::{self, ApiState},
     capture::{
-        libraries,
-        reader,
+        libraries, reader,
         sensor::{Sensor, SensorSettings},
     },
     config::{Config, DaemonArgs, EXIT_BAD_CONFIG},
@@ -72,7 +71,10 @@ pub fn main(args: DaemonArgs) -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
@@ -149,7 +151,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             warn!("the capture thread panicked; recent transactions may be lost");
         }
     } else {
-        warn!(grace_seconds = SHUTDOWN_GRACE.as_secs(), "capture thread did not finish in time; exiting without its last flush");
+        warn!(
+            grace_seconds = SHUTDOWN_GRACE.as_secs(),
+            "capture thread did not finish in time; exiting without its last flush"
+        );
     }
 
     // Dropping the sensor detaches every program.
@@ -170,7 +175,10 @@ fn load_inventory(store: &Store, max_endpoints: usize) -> Inventory {
         },
         Ok(None) => Inventory::new(max_endpoints),
         Err(error) => {
-            warn!(error = format!("{error:#}"), "reading the stored inventory failed; starting a new one");
+            warn!(
+                error = format!("{error:#}"),
+                "reading the stored inventory failed; starting a new one"
+            );
             Inventory::new(max_endpoints)
         }
     }
@@ -192,16 +200,23 @@ async fn discover_libraries(sensor: Arc<Mutex<Sensor>>, pids: Vec<u32>, interval
     let mut reported_empty = false;
     loop {
         let pids_for_scan = pids.clone();
-        let found = tokio::task::spawn_blocking(move || libraries::scan(Path::new("/proc"), &pids_for_scan))
-            .await
-            .unwrap_or_default();
+        let found = tokio::task::spawn_blocking(move || {
+            libraries::scan(Path::new("/proc"), &pids_for_scan)
+        })
+        .await
+        .unwrap_or_default();
 
         if found.is_empty() && !reported_empty {
-            warn!("no running process maps libssl yet; nothing to hook, scanning again every {} ms", interval.as_millis());
+            warn!(
+                "no running process maps libssl yet; nothing to hook, scanning again every {} ms",
+                interval.as_millis()
+            );
             reported_empty = true;
         }
         {
-            let mut sensor = sensor.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut sensor = sensor
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             for library in found {
                 let pids: Vec<u32> = library.pids.iter().copied().collect();
                 if sensor.knows(&library.id) {

@@ -21,7 +21,7 @@ use crate::{
     protocols::http1::Http1Limits,
     stats::{PipelineCounters, PipelineStats},
     store::Store,
-    streams::{ConnectionExchange, ConnectionKey, ConnectionTable},
+    streams::{ConnectionExchange, ConnectionKey, ConnectionTable, Payload},
     transaction::{
         assemble::{assemble, Clock},
         Peer, Transaction,
@@ -46,7 +46,9 @@ impl Shared {
     /// Locks the inventory; a panic elsewhere leaves it usable, because each
     /// update is a single `observe` call.
     pub fn inventory(&self) -> std::sync::MutexGuard<'_, Inventory> {
-        self.inventory.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inventory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -103,7 +105,11 @@ impl Pipeline {
                 // Only the last record of a call reports the cut, once.
                 let last_of_call = chunk.call_offset as u64 + chunk.data.len() as u64
                     >= chunk.call_len as u64 - chunk.truncated_len as u64;
-                let lost = if last_of_call { chunk.truncated_len as u64 } else { 0 };
+                let lost = if last_of_call {
+                    chunk.truncated_len as u64
+                } else {
+                    0
+                };
                 if lost > 0 {
                     self.counters.truncated_calls += 1;
                     self.counters.truncated_bytes += lost;
@@ -112,26 +118,29 @@ impl Pipeline {
                     pid: chunk.pid,
                     ssl: chunk.ssl,
                 };
-                self.table.push(
-                    key,
-                    &chunk.process,
-                    chunk.fd,
-                    chunk.direction,
-                    &chunk.data,
+                let payload = Payload {
+                    process: &chunk.process,
+                    fd: chunk.fd,
+                    direction: chunk.direction,
+                    data: &chunk.data,
                     lost,
-                    chunk.timestamp_ns,
-                )
+                    timestamp_ns: chunk.timestamp_ns,
+                };
+                self.table.push(key, &payload)
             }
             CaptureEvent::SessionSocket(socket) => {
                 let key = ConnectionKey {
                     pid: socket.pid,
                     ssl: socket.ssl,
                 };
-                self.table.set_socket(key, socket.fd, socket.local, socket.remote)
+                self.table
+                    .set_socket(key, socket.fd, socket.local, socket.remote)
             }
-            CaptureEvent::SessionEnd { pid, ssl, timestamp_ns } => {
-                self.table.close(ConnectionKey { pid, ssl }, timestamp_ns)
-            }
+            CaptureEvent::SessionEnd {
+                pid,
+                ssl,
+                timestamp_ns,
+            } => self.table.close(ConnectionKey { pid, ssl }, timestamp_ns),
         };
         for exchange in exchanges {
             self.record_exchange(exchange);
@@ -207,14 +216,19 @@ impl Pipeline {
     fn store_failed(&mut self, error: &anyhow::Error) {
         self.counters.store_errors += 1;
         if self.counters.store_errors.is_power_of_two() {
-            warn!(error = format!("{error:#}"), count = self.counters.store_errors, "writing to the store failed");
+            warn!(
+                error = format!("{error:#}"),
+                count = self.counters.store_errors,
+                "writing to the store failed"
+            );
         }
     }
 
     /// Publishes counters, and now and then persists the inventory and
     /// applies retention.
     pub fn housekeeping(&mut self) {
-        self.counters.absorb(self.table.counters(), self.table.len());
+        self.counters
+            .absorb(self.table.counters(), self.table.len());
         self.shared.stats.publish(self.counters);
 
         if self.last_persist.elapsed() >= PERSIST_INTERVAL {
@@ -240,7 +254,8 @@ impl Pipeline {
         for exchange in self.table.close_all(Clock::monotonic_ns()) {
             self.record_exchange(exchange);
         }
-        self.counters.absorb(self.table.counters(), self.table.len());
+        self.counters
+            .absorb(self.table.counters(), self.table.len());
         self.shared.stats.publish(self.counters);
         self.persist()?;
         self.shared.store.flush()

@@ -45,8 +45,9 @@ pub fn missing_capabilities(mask: u64) -> Vec<&'static str> {
 
 /// Checks privileges and kernel support; the error says what to do.
 pub fn check() -> anyhow::Result<()> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|error| anyhow::anyhow!("cannot read /proc/self/status: {error}; is /proc mounted?"))?;
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|error| {
+        anyhow::anyhow!("cannot read /proc/self/status: {error}; is /proc mounted?")
+    })?;
     let mask = effective_capabilities(&status).unwrap_or(0);
     let missing = missing_capabilities(mask);
     if !missing.is_empty() {
@@ -79,7 +80,12 @@ mod tests {
     fn empty_mask_names_each_capability() {
         assert_eq!(
             missing_capabilities(0),
-            vec!["CAP_BPF", "CAP_PERFMON", "CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"]
+            vec![
+                "CAP_BPF",
+                "CAP_PERFMON",
+                "CAP_SYS_PTRACE",
+                "CAP_DAC_READ_SEARCH"
+            ]
         );
     }
 

@@ -84,7 +84,10 @@ impl Default for PipelineStats {
 
 impl PipelineStats {
     pub fn publish(&self, counters: PipelineCounters) {
-        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         inner.samples.push_back((now, counters.records));
         while inner
@@ -98,12 +101,18 @@ impl PipelineStats {
     }
 
     pub fn counters(&self) -> PipelineCounters {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).counters
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .counters
     }
 
     /// Ring-buffer records per second over the last few seconds.
     pub fn events_per_second(&self) -> f64 {
-        let inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match (inner.samples.front(), inner.samples.back()) {
             (Some((first_at, first)), Some((last_at, last))) if last_at > first_at => {
                 (last - first) as f64 / last_at.duration_since(*first_at).as_secs_f64()

@@ -41,7 +41,8 @@ impl Store {
     /// Opens or creates the database in `dir`, with mode 0700 on the
     /// directory, because transactions describe other services' traffic.
     pub fn open(dir: &Path, retention: Retention) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         set_mode(dir, 0o700)?;
         let db = sled::Config::new()
             .path(dir.join("db"))
@@ -74,7 +75,8 @@ impl Store {
     /// Writes a transaction, replacing one with the same id.
     pub fn put_transaction(&self, transaction: &Transaction) -> anyhow::Result<()> {
         let value = serde_json::to_vec(transaction)?;
-        self.transactions.insert(transaction.id.to_be_bytes(), value)?;
+        self.transactions
+            .insert(transaction.id.to_be_bytes(), value)?;
         self.by_endpoint
             .insert(endpoint_key(&transaction.endpoint_id, transaction.id), &[])?;
         Ok(())
@@ -89,7 +91,11 @@ impl Store {
 
     /// The newest transactions first, at most `limit`, optionally of one
     /// endpoint.
-    pub fn transactions(&self, limit: usize, endpoint: Option<&str>) -> anyhow::Result<Vec<Transaction>> {
+    pub fn transactions(
+        &self,
+        limit: usize,
+        endpoint: Option<&str>,
+    ) -> anyhow::Result<Vec<Transaction>> {
         let mut found = Vec::new();
         match endpoint {
             None => {
@@ -135,7 +141,8 @@ impl Store {
     pub fn enforce_retention(&self, now_ms: u64) -> anyhow::Result<u64> {
         let mut removed = 0;
         let oldest_kept_ms = now_ms.saturating_sub(self.retention.max_age_ms);
-        let mut excess = (self.transactions.len() as u64).saturating_sub(self.retention.max_transactions);
+        let mut excess =
+            (self.transactions.len() as u64).saturating_sub(self.retention.max_transactions);
         while let Some((key, value)) = self.transactions.first()? {
             let transaction: Option<Transaction> = serde_json::from_slice(&value).ok();
             let too_old = transaction

@@ -11,8 +11,10 @@ use std::{net::SocketAddr, num::NonZeroUsize};
 use common::Direction;
 use lru::LruCache;
 
+use crate::protocols::http1::{
+    self, Detection, Exchange, Http1Connection, Http1Counters, Http1Limits, Side,
+};
 use crate::transaction::assemble::Clock;
-use crate::protocols::http1::{self, Detection, Exchange, Http1Connection, Http1Counters, Http1Limits, Side};
 
 /// A TLS session: one `SSL` object in one process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,7 +47,10 @@ pub struct ConnectionInfo {
 const DETECTION_BYTES: usize = 16;
 
 enum ParserState {
-    Detecting { pending: Vec<u8>, direction: Direction },
+    Detecting {
+        pending: Vec<u8>,
+        direction: Direction,
+    },
     Http1(Box<Http1Connection>),
     /// Not a protocol the daemon parses; its bytes are counted and dropped.
     Unparsed,
@@ -59,6 +64,20 @@ struct Connection {
     /// Bytes were lost since the last exchange.
     lost_bytes: bool,
     counters_reported: Http1Counters,
+}
+
+/// Bytes one capture event carries for a connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Payload<'a> {
+    pub process: &'a str,
+    /// Socket fd the bytes went through, or -1 when unknown.
+    pub fd: i32,
+    pub direction: Direction,
+    pub data: &'a [u8],
+    /// Bytes of the same event that were not captured.
+    pub lost: u64,
+    /// `CLOCK_MONOTONIC` nanoseconds.
+    pub timestamp_ns: u64,
 }
 
 /// A finished exchange with the connection it came from.
@@ -150,7 +169,13 @@ impl ConnectionTable {
     }
 
     /// Records the addresses of a session's socket.
-    pub fn set_socket(&mut self, key: ConnectionKey, fd: i32, local: SocketAddr, remote: SocketAddr) -> Vec<ConnectionExchange> {
+    pub fn set_socket(
+        &mut self,
+        key: ConnectionKey,
+        fd: i32,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Vec<ConnectionExchange> {
         let mut out = Vec::new();
         let connection = Self::connection(&mut self.connections, &mut self.counters, key, &mut out);
         connection.info.fd = fd;
@@ -159,18 +184,17 @@ impl ConnectionTable {
         out
     }
 
-    /// Feeds bytes one TLS call moved; returns the exchanges they completed.
-    /// `lost` is the number of bytes of the same call that were not captured.
-    pub fn push(
-        &mut self,
-        key: ConnectionKey,
-        process: &str,
-        fd: i32,
-        direction: Direction,
-        data: &[u8],
-        lost: u64,
-        timestamp_ns: u64,
-    ) -> Vec<ConnectionExchange> {
+    /// Feeds the bytes of one capture event; returns the exchanges they
+    /// completed.
+    pub fn push(&mut self, key: ConnectionKey, payload: &Payload<'_>) -> Vec<ConnectionExchange> {
+        let Payload {
+            process,
+            fd,
+            direction,
+            data,
+            lost,
+            timestamp_ns,
+        } = *payload;
         let mut out = Vec::new();
         let limits = self.limits;
         let connection = Self::connection(&mut self.connections, &mut self.counters, key, &mut out);
@@ -181,7 +205,11 @@ impl ConnectionTable {
             connection.info.fd = fd;
         }
 
-        if let ParserState::Detecting { pending, direction: first } = &mut connection.parser {
+        if let ParserState::Detecting {
+            pending,
+            direction: first,
+        } = &mut connection.parser
+        {
             if pending.is_empty() {
                 *first = direction;
             }
@@ -265,14 +293,23 @@ impl ConnectionTable {
         out
     }
 
-    fn finish(mut connection: Connection, timestamp_ns: u64, counters: &mut StreamCounters, out: &mut Vec<ConnectionExchange>) {
+    fn finish(
+        mut connection: Connection,
+        timestamp_ns: u64,
+        counters: &mut StreamCounters,
+        out: &mut Vec<ConnectionExchange>,
+    ) {
         if let ParserState::Http1(parser) = &mut connection.parser {
             parser.close(timestamp_ns);
         }
         Self::collect(&mut connection, counters, out);
     }
 
-    fn collect(connection: &mut Connection, counters: &mut StreamCounters, out: &mut Vec<ConnectionExchange>) {
+    fn collect(
+        connection: &mut Connection,
+        counters: &mut StreamCounters,
+        out: &mut Vec<ConnectionExchange>,
+    ) {
         let ParserState::Http1(parser) = &mut connection.parser else {
             return;
         };

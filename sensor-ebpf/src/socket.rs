@@ -37,7 +37,12 @@ fn read<T>(base: u64, offset: u32) -> Option<T> {
 /// Builds the socket record for `fd` of the current task, or `None` when the
 /// fd is not an IPv4 or IPv6 socket.
 #[inline(always)]
-pub fn read_session_socket(offsets: &KernelOffsets, pid: u32, ssl: u64, fd: i32) -> Option<SessionSocket> {
+pub fn read_session_socket(
+    offsets: &KernelOffsets,
+    pid: u32,
+    ssl: u64,
+    fd: i32,
+) -> Option<SessionSocket> {
     if offsets.valid == 0 || fd < 0 || fd as u64 >= MAX_FD {
         return None;
     }

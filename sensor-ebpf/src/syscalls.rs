@@ -48,7 +48,8 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 
     let regs: u64 = ctx.arg(0);
     // SAFETY: kernel pointer read with fault handling.
-    let Ok(fd) = (unsafe { bpf_probe_read_kernel((regs as usize + FIRST_ARGUMENT_OFFSET) as *const u64) })
+    let Ok(fd) =
+        (unsafe { bpf_probe_read_kernel((regs as usize + FIRST_ARGUMENT_OFFSET) as *const u64) })
     else {
         return 0;
     };

@@ -19,7 +19,9 @@ pub const SKIP_PRIVILEGED_VARIABLE: &str = "ZTAPI_SKIP_PRIVILEGED";
 /// panics when they are not opted out but cannot run.
 pub fn privileged(test: &str) -> bool {
     if std::env::var(SKIP_PRIVILEGED_VARIABLE).as_deref() == Ok("1") {
-        eprintln!("\n!!! SKIPPED privileged test {test}: {SKIP_PRIVILEGED_VARIABLE}=1 is set !!!\n");
+        eprintln!(
+            "\n!!! SKIPPED privileged test {test}: {SKIP_PRIVILEGED_VARIABLE}=1 is set !!!\n"
+        );
         return false;
     }
     // SAFETY: geteuid has no preconditions.
@@ -50,7 +52,9 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Path of a file under `tests/fixtures`.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// Polls `condition` every 100 ms until it returns `Some`, or panics with
@@ -61,7 +65,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut condition: impl FnMut() ->
         if let Some(value) = condition() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -96,7 +103,9 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(name: &str, command: &mut Command) -> Self {
-        let child = command.spawn().unwrap_or_else(|error| panic!("cannot start {name}: {error}"));
+        let child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {name}: {error}"));
         Self {
             child,
             name: name.to_owned(),
@@ -170,13 +179,17 @@ impl Daemon {
         let mut process = Process::spawn("ztapid", &mut command);
 
         let daemon_log = log.clone();
-        wait_for("ztapid to answer on its socket", Duration::from_secs(60), || {
-            if let Ok(Some(status)) = process.child().try_wait() {
-                let output = std::fs::read_to_string(&daemon_log).unwrap_or_default();
-                panic!("ztapid exited with {status} during start:\n{output}");
-            }
-            ztapi_json(&socket, &["status"]).ok()
-        });
+        wait_for(
+            "ztapid to answer on its socket",
+            Duration::from_secs(60),
+            || {
+                if let Ok(Some(status)) = process.child().try_wait() {
+                    let output = std::fs::read_to_string(&daemon_log).unwrap_or_default();
+                    panic!("ztapid exited with {status} during start:\n{output}");
+                }
+                ztapi_json(&socket, &["status"]).ok()
+            },
+        );
 
         Self {
             process,
@@ -189,7 +202,8 @@ impl Daemon {
 
     /// Runs `ztapi --json ARGS` against this daemon.
     pub fn query(&self, args: &[&str]) -> Value {
-        ztapi_json(&self.socket, args).unwrap_or_else(|error| panic!("ztapi {args:?} failed: {error}\n{}", self.log_text()))
+        ztapi_json(&self.socket, args)
+            .unwrap_or_else(|error| panic!("ztapi {args:?} failed: {error}\n{}", self.log_text()))
     }
 
     pub fn log_text(&self) -> String {
@@ -209,7 +223,8 @@ pub fn ztapi_json(socket: &Path, args: &[&str]) -> Result<Value, String> {
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).into_owned());
     }
-    serde_json::from_slice(&output.stdout).map_err(|error| format!("invalid JSON from ztapi: {error}"))
+    serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("invalid JSON from ztapi: {error}"))
 }
 
 /// A self-signed certificate and key for `localhost` and 127.0.0.1.
@@ -217,7 +232,17 @@ pub fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .arg("-keyout")
         .arg(&key)
@@ -259,8 +284,13 @@ pub fn start_api_server(tls: Option<(&Path, &Path)>) -> (Process, u16) {
 
 /// Finds the endpoint with `method` and `path_template` in `ztapi endpoints`
 /// JSON output.
-pub fn find_endpoint<'a>(endpoints: &'a Value, method: &str, path_template: &str) -> Option<&'a Value> {
+pub fn find_endpoint<'a>(
+    endpoints: &'a Value,
+    method: &str,
+    path_template: &str,
+) -> Option<&'a Value> {
     endpoints.as_array()?.iter().find(|endpoint| {
-        endpoint["method"].as_str() == Some(method) && endpoint["path_template"].as_str() == Some(path_template)
+        endpoint["method"].as_str() == Some(method)
+            && endpoint["path_template"].as_str() == Some(path_template)
     })
 }

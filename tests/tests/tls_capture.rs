@@ -7,7 +7,8 @@
 use std::{process::Command, time::Duration};
 
 use integration_tests::{
-    find_endpoint, fixture, privileged, self_signed_certificate, start_api_server, wait_for, Daemon, TempDir,
+    find_endpoint, fixture, privileged, self_signed_certificate, start_api_server, wait_for,
+    Daemon, TempDir,
 };
 use serde_json::Value;
 
@@ -37,19 +38,24 @@ fn python_client(port: u16, mode: &str) {
 
 /// Waits until the daemon has hooked a library mapped by `pid`.
 fn wait_until_hooked(daemon: &Daemon, pid: u32) {
-    wait_for("the server's libssl to be hooked", Duration::from_secs(15), || {
-        let status = daemon.query(&["status"]);
-        let hooked = status["libraries"].as_array()?.iter().any(|library| {
-            library["pids"]
-                .as_array()
-                .is_some_and(|pids| pids.iter().any(|p| p.as_u64() == Some(pid as u64)))
-        });
-        hooked.then_some(())
-    });
+    wait_for(
+        "the server's libssl to be hooked",
+        Duration::from_secs(15),
+        || {
+            let status = daemon.query(&["status"]);
+            let hooked = status["libraries"].as_array()?.iter().any(|library| {
+                library["pids"]
+                    .as_array()
+                    .is_some_and(|pids| pids.iter().any(|p| p.as_u64() == Some(pid as u64)))
+            });
+            hooked.then_some(())
+        },
+    );
 }
 
 fn endpoint_calls(endpoints: &Value, method: &str, template: &str) -> u64 {
-    find_endpoint(endpoints, method, template).map_or(0, |endpoint| endpoint["calls"].as_u64().unwrap_or(0))
+    find_endpoint(endpoints, method, template)
+        .map_or(0, |endpoint| endpoint["calls"].as_u64().unwrap_or(0))
 }
 
 #[test]
@@ -69,15 +75,27 @@ fn tls_calls_become_templated_endpoints() {
     curl(&["-H", &bearer, &format!("{base}/api/users/123")]);
     curl(&["-H", &bearer, &format!("{base}/api/users/456")]);
     curl(&[&format!("{base}/api/users/me")]);
-    curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"items":[1,2]}"#, &format!("{base}/api/orders")]);
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"items":[1,2]}"#,
+        &format!("{base}/api/orders"),
+    ]);
     curl(&["-I", &format!("{base}/health")]);
     // Two rounds of six keep-alive calls, one of them GET /api/users/{id}.
     python_client(port, "mix");
 
-    let endpoints = wait_for("GET /api/users/{id} to reach 4 calls", Duration::from_secs(15), || {
-        let endpoints = daemon.query(&["endpoints"]);
-        (endpoint_calls(&endpoints, "GET", "/api/users/{id}") >= 4).then_some(endpoints)
-    });
+    wait_for(
+        "GET /api/users/{id} to reach 4 calls",
+        Duration::from_secs(15),
+        || {
+            let endpoints = daemon.query(&["endpoints"]);
+            (endpoint_calls(&endpoints, "GET", "/api/users/{id}") >= 4).then_some(())
+        },
+    );
     // Let any second view of the same calls arrive before counting exactly.
     std::thread::sleep(Duration::from_millis(500));
     let endpoints = daemon.query(&["endpoints"]);
@@ -87,7 +105,11 @@ fn tls_calls_become_templated_endpoints() {
         4,
         "curl's two calls and the Python client's two, each counted once although both ends are hooked: {endpoints:#}"
     );
-    assert_eq!(endpoint_calls(&endpoints, "GET", "/api/users/me"), 3, "/me must stay apart from /{{id}}");
+    assert_eq!(
+        endpoint_calls(&endpoints, "GET", "/api/users/me"),
+        3,
+        "/me must stay apart from /{{id}}"
+    );
     assert_eq!(endpoint_calls(&endpoints, "POST", "/api/orders"), 3);
     assert_eq!(endpoint_calls(&endpoints, "GET", "/api/orders/{uuid}"), 2);
     assert_eq!(endpoint_calls(&endpoints, "DELETE", "/api/users/{id}"), 2);
@@ -105,15 +127,24 @@ fn tls_calls_become_templated_endpoints() {
     assert_eq!(transactions.len(), 3);
     for transaction in transactions {
         assert_eq!(transaction["status"].as_u64(), Some(201), "{transaction:#}");
-        assert!(transaction["request_size"].as_u64().unwrap() > 100, "request headers and body counted: {transaction:#}");
-        assert!(transaction["response_size"].as_u64().unwrap() > 50, "response counted: {transaction:#}");
+        assert!(
+            transaction["request_size"].as_u64().unwrap() > 100,
+            "request headers and body counted: {transaction:#}"
+        );
+        assert!(
+            transaction["response_size"].as_u64().unwrap() > 50,
+            "response counted: {transaction:#}"
+        );
         assert_eq!(transaction["encrypted"].as_bool(), Some(true));
         assert_eq!(
             transaction["server"]["pid"].as_u64(),
             Some(server.pid() as u64),
             "the server process is attributed: {transaction:#}"
         );
-        assert!(transaction["client"]["pid"].as_u64().is_some(), "the client process is attributed too: {transaction:#}");
+        assert!(
+            transaction["client"]["pid"].as_u64().is_some(),
+            "the client process is attributed too: {transaction:#}"
+        );
         assert_eq!(
             transaction["server"]["address"].as_str(),
             Some(format!("127.0.0.1:{port}").as_str()),
@@ -121,12 +152,21 @@ fn tls_calls_become_templated_endpoints() {
         );
     }
 
-    let all = daemon.query(&["transactions", "--limit", "100"]).to_string();
-    assert!(!all.contains(BEARER_TOKEN), "credentials must not reach the API output");
+    let all = daemon
+        .query(&["transactions", "--limit", "100"])
+        .to_string();
+    assert!(
+        !all.contains(BEARER_TOKEN),
+        "credentials must not reach the API output"
+    );
     let stored = std::fs::read_dir(daemon.data_dir.join("db"))
         .expect("sled directory")
         .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
-        .any(|bytes| bytes.windows(BEARER_TOKEN.len()).any(|window| window == BEARER_TOKEN.as_bytes()));
+        .any(|bytes| {
+            bytes
+                .windows(BEARER_TOKEN.len())
+                .any(|window| window == BEARER_TOKEN.as_bytes())
+        });
     assert!(!stored, "credentials must not reach the data directory");
 }
 
@@ -144,15 +184,32 @@ fn garbage_inside_tls_counted_and_isolated() {
     python_client(port, "garbage");
     curl(&[&format!("https://127.0.0.1:{port}/api/users/77")]);
 
-    let status = wait_for("the garbage connection to be counted", Duration::from_secs(15), || {
-        let status = daemon.query(&["status"]);
-        (status["pipeline"]["unparsed_connections"].as_u64()? >= 1).then_some(status)
-    });
-    assert!(status["pipeline"]["unparsed_bytes"].as_u64().unwrap() > 0, "{status:#}");
+    let status = wait_for(
+        "the garbage connection to be counted",
+        Duration::from_secs(15),
+        || {
+            let status = daemon.query(&["status"]);
+            (status["pipeline"]["unparsed_connections"].as_u64()? >= 1).then_some(status)
+        },
+    );
+    assert!(
+        status["pipeline"]["unparsed_bytes"].as_u64().unwrap() > 0,
+        "{status:#}"
+    );
 
-    let endpoints = wait_for("the valid call to be parsed", Duration::from_secs(15), || {
-        let endpoints = daemon.query(&["endpoints"]);
-        find_endpoint(&endpoints, "GET", "/api/users/{id}").is_some().then_some(endpoints)
-    });
-    assert_eq!(endpoint_calls(&endpoints, "GET", "/api/users/{id}"), 1, "{endpoints:#}");
+    let endpoints = wait_for(
+        "the valid call to be parsed",
+        Duration::from_secs(15),
+        || {
+            let endpoints = daemon.query(&["endpoints"]);
+            find_endpoint(&endpoints, "GET", "/api/users/{id}")
+                .is_some()
+                .then_some(endpoints)
+        },
+    );
+    assert_eq!(
+        endpoint_calls(&endpoints, "GET", "/api/users/{id}"),
+        1,
+        "{endpoints:#}"
+    );
 }

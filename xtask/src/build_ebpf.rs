@@ -40,7 +40,12 @@ fn ebpf_cargo(subcommand: &str) -> Command {
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
-            [&format!("--cfg=bpf_target_arch=\"{}\"", std::env::consts::ARCH), "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
+            [
+                &format!("--cfg=bpf_target_arch=\"{}\"", std::env::consts::ARCH),
+                "-Cdebuginfo=2",
+                "-Clink-arg=--btf",
+            ]
+            .join("\x1f"),
         );
     command
 }
@@ -63,7 +68,10 @@ pub fn build(options: &Options) -> anyhow::Result<PathBuf> {
     }
     run(command)?;
     let profile = if options.debug { "debug" } else { "release" };
-    let object = workspace_root().join("target/ebpf/bpfel-unknown-none").join(profile).join("sensor");
+    let object = workspace_root()
+        .join("target/ebpf/bpfel-unknown-none")
+        .join(profile)
+        .join("sensor");
     println!("eBPF object: {}", object.display());
     Ok(object)
 }

@@ -22,7 +22,10 @@ pub enum ClientError {
     #[error("permission denied on {path}: the API socket is for root only. Run ztapi as root, for example with sudo")]
     PermissionDenied { path: String },
     #[error("talking to ztapid on {path} failed: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("ztapid sent an invalid reply: {0}")]
     BadReply(String),
     #[error("ztapid rejected the request: {0}")]
@@ -40,19 +43,26 @@ pub fn call(socket: &Path, request: &Request) -> Result<serde_json::Value, Clien
     let mut stream = UnixStream::connect(socket).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => ClientError::NotRunning { path: path.clone() },
         std::io::ErrorKind::ConnectionRefused => ClientError::Refused { path: path.clone() },
-        std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied { path: path.clone() },
+        std::io::ErrorKind::PermissionDenied => {
+            ClientError::PermissionDenied { path: path.clone() }
+        }
         _ => io_error(error),
     })?;
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io_error)?;
+    stream
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(io_error)?;
 
-    let mut line = serde_json::to_vec(request).map_err(|error| ClientError::BadReply(error.to_string()))?;
+    let mut line =
+        serde_json::to_vec(request).map_err(|error| ClientError::BadReply(error.to_string()))?;
     line.push(b'\n');
     stream.write_all(&line).map_err(io_error)?;
 
     let mut reply = String::new();
-    BufReader::new(stream).read_line(&mut reply).map_err(io_error)?;
-    let response: Response =
-        serde_json::from_str(&reply).map_err(|error| ClientError::BadReply(format!("{error}: {reply:.200}")))?;
+    BufReader::new(stream)
+        .read_line(&mut reply)
+        .map_err(io_error)?;
+    let response: Response = serde_json::from_str(&reply)
+        .map_err(|error| ClientError::BadReply(format!("{error}: {reply:.200}")))?;
     if response.ok {
         Ok(response.data.unwrap_or(serde_json::Value::Null))
     } else {

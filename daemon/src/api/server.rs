@@ -15,7 +15,10 @@ use tokio::{
 };
 use tracing::{debug, info, warn};
 
-use super::{Request, Response, StatusReport, DEFAULT_TRANSACTION_LIMIT, MAX_REQUEST_BYTES, MAX_TRANSACTION_LIMIT};
+use super::{
+    Request, Response, StatusReport, DEFAULT_TRANSACTION_LIMIT, MAX_REQUEST_BYTES,
+    MAX_TRANSACTION_LIMIT,
+};
 use crate::{capture::sensor::Sensor, pipeline::Shared};
 
 /// Everything a request can read.
@@ -29,7 +32,8 @@ pub struct ApiState {
 /// replaced; a live one is an error, because two daemons would both hook.
 pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {
@@ -38,7 +42,8 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
                 path.display()
             );
         }
-        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
 
     // Create the socket with no group or other permissions from the start,
@@ -48,7 +53,8 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     let listener = UnixListener::bind(path);
     // SAFETY: as above.
     unsafe { libc::umask(previous) };
-    let listener = listener.with_context(|| format!("cannot bind the API socket {}", path.display()))?;
+    let listener =
+        listener.with_context(|| format!("cannot bind the API socket {}", path.display()))?;
     info!(socket = %path.display(), "API listening");
     Ok(listener)
 }
@@ -66,18 +72,26 @@ pub async fn serve(listener: UnixListener, state: Arc<ApiState>) {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             if let Err(error) = handle(stream, &state).await {
-                debug!(error = format!("{error:#}"), "API connection ended with an error");
+                debug!(
+                    error = format!("{error:#}"),
+                    "API connection ended with an error"
+                );
             }
         });
     }
 }
 
 async fn handle(stream: UnixStream, state: &ApiState) -> anyhow::Result<()> {
-    let peer = stream.peer_cred().context("reading peer credentials failed")?;
+    let peer = stream
+        .peer_cred()
+        .context("reading peer credentials failed")?;
     let (reader, mut writer) = stream.into_split();
 
     let response = if peer.uid() != 0 {
-        warn!(uid = peer.uid(), "rejected an API request from a non-root user");
+        warn!(
+            uid = peer.uid(),
+            "rejected an API request from a non-root user"
+        );
         error_response("permission denied: the ztapid API is for root only".to_owned())
     } else {
         let mut line = String::new();
@@ -132,7 +146,9 @@ fn ok_response(data: impl serde::Serialize) -> Response {
 fn answer(shared: &Shared, sensor: &Mutex<Sensor>, started: Instant, request: Request) -> Response {
     match request {
         Request::Status => {
-            let sensor = sensor.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let sensor = sensor
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             let report = StatusReport {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 pid: std::process::id(),
@@ -154,7 +170,9 @@ fn answer(shared: &Shared, sensor: &Mutex<Sensor>, started: Instant, request: Re
         }
         Request::Endpoints => ok_response(shared.inventory().endpoints()),
         Request::Transactions { limit, endpoint } => {
-            let limit = limit.unwrap_or(DEFAULT_TRANSACTION_LIMIT).min(MAX_TRANSACTION_LIMIT);
+            let limit = limit
+                .unwrap_or(DEFAULT_TRANSACTION_LIMIT)
+                .min(MAX_TRANSACTION_LIMIT);
             match shared.store.transactions(limit, endpoint.as_deref()) {
                 Ok(transactions) => ok_response(transactions),
                 Err(error) => error_response(format!("reading transactions failed: {error:#}")),

@@ -64,17 +64,28 @@ impl KernelBtf {
 
     /// Parses little-endian BTF as the kernel exposes it.
     pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
-        let u16_at = |at: usize| -> Option<u16> { Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?)) };
-        let u32_at = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?)) };
+        let u16_at = |at: usize| -> Option<u16> {
+            Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?))
+        };
+        let u32_at = |at: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
+        };
         let header = || -> Option<(usize, usize, usize, usize, usize)> {
             if u16_at(0)? != BTF_MAGIC {
                 return None;
             }
             let header_len = u32_at(4)? as usize;
-            Some((header_len, u32_at(8)? as usize, u32_at(12)? as usize, u32_at(16)? as usize, u32_at(20)? as usize))
+            Some((
+                header_len,
+                u32_at(8)? as usize,
+                u32_at(12)? as usize,
+                u32_at(16)? as usize,
+                u32_at(20)? as usize,
+            ))
         };
-        let (header_len, type_offset, type_len, string_offset, string_len) =
-            header().ok_or(BtfError::Invalid("bad header or magic (big-endian BTF is not supported)"))?;
+        let (header_len, type_offset, type_len, string_offset, string_len) = header().ok_or(
+            BtfError::Invalid("bad header or magic (big-endian BTF is not supported)"),
+        )?;
 
         let strings_start = header_len + string_offset;
         let strings = data
@@ -106,25 +117,32 @@ impl KernelBtf {
             let kind_flag = info >> 31 == 1;
             let mut members = Vec::new();
             let extra = match kind {
-                1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG
-                3 => 12,                      // ARRAY
+                1 | 14 | 17 => 4, // INT, VAR, DECL_TAG
+                3 => 12,          // ARRAY
                 KIND_STRUCT | KIND_UNION => {
                     for index in 0..vlen {
                         let base = at + index * 12;
-                        let raw_offset = u32_at(base + 8).ok_or(BtfError::Invalid("truncated member"))?;
+                        let raw_offset =
+                            u32_at(base + 8).ok_or(BtfError::Invalid("truncated member"))?;
                         members.push(Member {
-                            name_offset: u32_at(base).ok_or(BtfError::Invalid("truncated member"))?,
-                            type_id: u32_at(base + 4).ok_or(BtfError::Invalid("truncated member"))?,
+                            name_offset: u32_at(base)
+                                .ok_or(BtfError::Invalid("truncated member"))?,
+                            type_id: u32_at(base + 4)
+                                .ok_or(BtfError::Invalid("truncated member"))?,
                             // With kind_flag, the low 24 bits are the offset
                             // and the high 8 the bitfield size.
-                            bit_offset: if kind_flag { raw_offset & 0x00ff_ffff } else { raw_offset },
+                            bit_offset: if kind_flag {
+                                raw_offset & 0x00ff_ffff
+                            } else {
+                                raw_offset
+                            },
                         });
                     }
                     vlen * 12
                 }
-                6 | 13 => vlen * 8,           // ENUM, FUNC_PROTO
-                15 | 19 => vlen * 12,         // DATASEC, ENUM64
-                2 | 7..=12 | 16 | 18 => 0,    // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG
+                6 | 13 => vlen * 8,        // ENUM, FUNC_PROTO
+                15 | 19 => vlen * 12,      // DATASEC, ENUM64
+                2 | 7..=12 | 16 | 18 => 0, // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG
                 _ => return Err(BtfError::Invalid("unknown type kind")),
             };
             at += extra;
@@ -155,7 +173,10 @@ impl KernelBtf {
 
     fn string(&self, offset: u32) -> &str {
         let tail = self.strings.get(offset as usize..).unwrap_or_default();
-        let end = tail.iter().position(|&byte| byte == 0).unwrap_or(tail.len());
+        let end = tail
+            .iter()
+            .position(|&byte| byte == 0)
+            .unwrap_or(tail.len());
         std::str::from_utf8(&tail[..end]).unwrap_or("")
     }
 
@@ -200,7 +221,9 @@ impl KernelBtf {
             .find_member(id, field, 0)
             .ok_or_else(|| BtfError::Missing(format!("field {name}.{field}")))?;
         if bits % 8 != 0 {
-            return Err(BtfError::Missing(format!("byte-aligned field {name}.{field}")));
+            return Err(BtfError::Missing(format!(
+                "byte-aligned field {name}.{field}"
+            )));
         }
         Ok(bits / 8)
     }
@@ -237,7 +260,9 @@ mod tests {
     #[test]
     fn running_kernel_socket_offsets() {
         let btf = KernelBtf::load().expect("/sys/kernel/btf/vmlinux must be readable");
-        let offsets = btf.socket_offsets().expect("every socket field must be found");
+        let offsets = btf
+            .socket_offsets()
+            .expect("every socket field must be found");
         assert_eq!(offsets.sock_daddr, 0, "skc_daddr starts sock_common");
         assert_eq!(offsets.sock_rcv_saddr, 4);
         assert_eq!(offsets.sock_dport, 12);
@@ -252,6 +277,9 @@ mod tests {
         assert!(KernelBtf::parse(&[]).is_err());
         let mut header = vec![0x9f, 0xeb, 1, 0, 24, 0, 0, 0];
         header.extend_from_slice(&[0, 0, 0, 0, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert!(KernelBtf::parse(&header).is_err(), "a type section past the end must be rejected");
+        assert!(
+            KernelBtf::parse(&header).is_err(),
+            "a type section past the end must be rejected"
+        );
     }
 }

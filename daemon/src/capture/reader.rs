@@ -39,8 +39,16 @@ fn wait_readable(fd: RawFd, timeout: Duration) {
 
 /// Runs until `stop` is set, then drains what is left and finishes the
 /// pipeline (open connections flushed, store synced).
-pub fn run(mut streams: SensorStreams, mut pipeline: Pipeline, stop: Arc<AtomicBool>, poll_interval: Duration) {
-    info!(poll_interval_ms = poll_interval.as_millis() as u64, "capture thread started");
+pub fn run(
+    mut streams: SensorStreams,
+    mut pipeline: Pipeline,
+    stop: Arc<AtomicBool>,
+    poll_interval: Duration,
+) {
+    info!(
+        poll_interval_ms = poll_interval.as_millis() as u64,
+        "capture thread started"
+    );
     let fd = streams.events.as_raw_fd();
     let mut last_housekeeping = Instant::now();
 
@@ -72,7 +80,10 @@ pub fn run(mut streams: SensorStreams, mut pipeline: Pipeline, stop: Arc<AtomicB
     }
 
     if let Err(error) = pipeline.finish() {
-        warn!(error = format!("{error:#}"), "flushing the store at shutdown failed");
+        warn!(
+            error = format!("{error:#}"),
+            "flushing the store at shutdown failed"
+        );
     }
     info!("capture thread stopped");
 }

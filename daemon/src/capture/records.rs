@@ -40,7 +40,11 @@ pub struct SocketInfo {
 pub enum CaptureEvent {
     Chunk(Chunk),
     SessionSocket(SocketInfo),
-    SessionEnd { pid: u32, ssl: u64, timestamp_ns: u64 },
+    SessionEnd {
+        pid: u32,
+        ssl: u64,
+        timestamp_ns: u64,
+    },
 }
 
 /// Why a record was rejected.
@@ -70,13 +74,18 @@ fn read_struct<T: Copy>(bytes: &[u8]) -> Result<T, RecordError> {
 }
 
 fn process_name(comm: &[u8]) -> String {
-    let end = comm.iter().position(|&byte| byte == 0).unwrap_or(comm.len());
+    let end = comm
+        .iter()
+        .position(|&byte| byte == 0)
+        .unwrap_or(comm.len());
     String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
 fn socket_address(family: u16, address: &[u8; 16], port: u16) -> Result<SocketAddr, RecordError> {
     let ip = match family {
-        2 => IpAddr::V4(Ipv4Addr::new(address[0], address[1], address[2], address[3])),
+        2 => IpAddr::V4(Ipv4Addr::new(
+            address[0], address[1], address[2], address[3],
+        )),
         10 => IpAddr::V6(Ipv6Addr::from(*address)),
         other => return Err(RecordError::BadFamily(other)),
     };
@@ -96,8 +105,8 @@ pub fn decode(bytes: &[u8]) -> Result<CaptureEvent, RecordError> {
                     carried: payload.len(),
                 });
             }
-            let direction =
-                Direction::from_u32(header.direction).ok_or(RecordError::BadDirection(header.direction))?;
+            let direction = Direction::from_u32(header.direction)
+                .ok_or(RecordError::BadDirection(header.direction))?;
             Ok(CaptureEvent::Chunk(Chunk {
                 pid: header.pid,
                 tid: header.tid,
@@ -139,7 +148,10 @@ mod tests {
 
     fn as_bytes<T>(value: &T) -> Vec<u8> {
         // SAFETY: test records are repr(C) integer structs without padding.
-        unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>()) }.to_vec()
+        unsafe {
+            std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        }
+        .to_vec()
     }
 
     fn chunk_header(data_len: u32) -> ChunkHeader {
@@ -189,9 +201,15 @@ mod tests {
     #[test]
     fn truncated_and_unknown_records_rejected() {
         assert_eq!(decode(&[1, 0]).unwrap_err(), RecordError::TooShort(2));
-        assert_eq!(decode(&[9, 0, 0, 0]).unwrap_err(), RecordError::UnknownKind(9));
+        assert_eq!(
+            decode(&[9, 0, 0, 0]).unwrap_err(),
+            RecordError::UnknownKind(9)
+        );
         let bytes = as_bytes(&chunk_header(0));
-        assert!(matches!(decode(&bytes[..20]), Err(RecordError::TooShort(20))));
+        assert!(matches!(
+            decode(&bytes[..20]),
+            Err(RecordError::TooShort(20))
+        ));
     }
 
     #[test]

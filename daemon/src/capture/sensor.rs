@@ -129,11 +129,15 @@ impl Sensor {
         };
         let mut config_map: Array<_, SensorConfig> =
             Array::try_from(ebpf.map_mut(CONFIG_MAP).context("CONFIG map missing")?)?;
-        config_map.set(0, config, 0).context("writing the sensor configuration failed")?;
+        config_map
+            .set(0, config, 0)
+            .context("writing the sensor configuration failed")?;
 
         if !settings.pids.is_empty() {
-            let mut filter: BpfHashMap<_, u32, u8> =
-                BpfHashMap::try_from(ebpf.map_mut(PID_FILTER_MAP).context("PID_FILTER map missing")?)?;
+            let mut filter: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(
+                ebpf.map_mut(PID_FILTER_MAP)
+                    .context("PID_FILTER map missing")?,
+            )?;
             for &pid in &settings.pids {
                 filter
                     .insert(pid, 1, 0)
@@ -146,13 +150,18 @@ impl Sensor {
             .context("sys_enter program missing")?
             .try_into()?;
         program.load().context("the verifier rejected sys_enter")?;
-        program.attach("sys_enter").context("attaching the sys_enter raw tracepoint failed")?;
+        program
+            .attach("sys_enter")
+            .context("attaching the sys_enter raw tracepoint failed")?;
         info!(program = "sys_enter", "attached raw tracepoint");
 
         let mut loaded = std::collections::BTreeSet::new();
         for (name, _) in OPENSSL_HOOKS {
             if loaded.insert(*name) {
-                let program: &mut UProbe = ebpf.program_mut(name).context("uprobe missing")?.try_into()?;
+                let program: &mut UProbe = ebpf
+                    .program_mut(name)
+                    .context("uprobe missing")?
+                    .try_into()?;
                 program
                     .load()
                     .with_context(|| format!("the verifier rejected {name}"))?;
@@ -160,7 +169,10 @@ impl Sensor {
         }
 
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).context("EVENTS map missing")?)?;
-        let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).context("COUNTERS map missing")?)?;
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map(COUNTERS_MAP)
+                .context("COUNTERS map missing")?,
+        )?;
 
         let sensor = Sensor {
             ebpf,
@@ -200,7 +212,9 @@ impl Sensor {
             }
         }
 
-        let lacks_required = REQUIRED_SYMBOLS.iter().all(|symbol| missing.iter().any(|m| m == symbol));
+        let lacks_required = REQUIRED_SYMBOLS
+            .iter()
+            .all(|symbol| missing.iter().any(|m| m == symbol));
         if probes == 0 || lacks_required {
             let reason = last_error.unwrap_or_else(|| "no probe attached".to_owned());
             warn!(library = display_path, file = %id, %reason, "cannot hook TLS library");
@@ -238,7 +252,11 @@ impl Sensor {
 
     /// Names of loaded programs with their attachment count.
     pub fn programs(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.ebpf.programs().map(|(name, _)| name.to_owned()).collect();
+        let mut names: Vec<String> = self
+            .ebpf
+            .programs()
+            .map(|(name, _)| name.to_owned())
+            .collect();
         names.sort();
         names
     }

@@ -60,17 +60,32 @@ fn transactions_listed_newest_first_and_by_endpoint() {
     let (store, dir) = temporary_store("list", KEEP_ALL);
     for id in 1..=5 {
         let endpoint = if id % 2 == 0 { "even" } else { "odd" };
-        store.put_transaction(&transaction(id, endpoint, 1000 + id)).unwrap();
+        store
+            .put_transaction(&transaction(id, endpoint, 1000 + id))
+            .unwrap();
     }
 
-    let newest: Vec<u64> = store.transactions(3, None).unwrap().iter().map(|t| t.id).collect();
+    let newest: Vec<u64> = store
+        .transactions(3, None)
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
     assert_eq!(newest, vec![5, 4, 3]);
 
-    let even: Vec<u64> = store.transactions(10, Some("even")).unwrap().iter().map(|t| t.id).collect();
+    let even: Vec<u64> = store
+        .transactions(10, Some("even"))
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
     assert_eq!(even, vec![4, 2]);
 
     let none = store.transactions(10, Some("ev")).unwrap();
-    assert!(none.is_empty(), "an endpoint id prefix must not match another id");
+    assert!(
+        none.is_empty(),
+        "an endpoint id prefix must not match another id"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -82,7 +97,9 @@ fn retention_removes_oldest_by_count_and_age() {
     };
     let (store, dir) = temporary_store("retention", retention);
     for id in 1..=6 {
-        store.put_transaction(&transaction(id, "e", id * 1000)).unwrap();
+        store
+            .put_transaction(&transaction(id, "e", id * 1000))
+            .unwrap();
     }
 
     let removed = store.enforce_retention(6_000).unwrap();
@@ -90,8 +107,16 @@ fn retention_removes_oldest_by_count_and_age() {
     assert_eq!(store.transaction_count(), 3);
 
     let removed = store.enforce_retention(15_500).unwrap();
-    assert_eq!(removed, 2, "transactions 4 and 5 are older than 10 s at 15.5 s");
-    let left: Vec<u64> = store.transactions(10, Some("e")).unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(
+        removed, 2,
+        "transactions 4 and 5 are older than 10 s at 15.5 s"
+    );
+    let left: Vec<u64> = store
+        .transactions(10, Some("e"))
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
     assert_eq!(left, vec![6], "the endpoint index follows retention");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -101,6 +126,9 @@ fn inventory_snapshot_round_trip() {
     let (store, dir) = temporary_store("inventory", KEEP_ALL);
     assert_eq!(store.load_inventory().unwrap(), None);
     store.save_inventory(b"snapshot").unwrap();
-    assert_eq!(store.load_inventory().unwrap().as_deref(), Some(&b"snapshot"[..]));
+    assert_eq!(
+        store.load_inventory().unwrap().as_deref(),
+        Some(&b"snapshot"[..])
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -28,12 +28,15 @@ const CREDENTIAL_HEADERS: &[&str] = &[
 
 /// Name fragments that mark a header as carrying a secret even when it is not
 /// in the list above (`x-vendor-token`, `x-client-secret`, ...).
-const CREDENTIAL_NAME_PARTS: &[&str] = &["token", "secret", "password", "api-key", "apikey", "session"];
+const CREDENTIAL_NAME_PARTS: &[&str] = &[
+    "token", "secret", "password", "api-key", "apikey", "session",
+];
 
 /// Whether the value of header `name` must be withheld.
 pub fn is_credential_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    CREDENTIAL_HEADERS.contains(&name.as_str()) || CREDENTIAL_NAME_PARTS.iter().any(|part| name.contains(part))
+    CREDENTIAL_HEADERS.contains(&name.as_str())
+        || CREDENTIAL_NAME_PARTS.iter().any(|part| name.contains(part))
 }
 
 /// Headers as stored: credential values replaced by `None`.
@@ -60,7 +63,11 @@ pub fn auth_scheme(headers: &[Header]) -> AuthScheme {
         match name.as_str() {
             "authorization" => {
                 let value = String::from_utf8_lossy(&header.value);
-                let scheme = value.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+                let scheme = value
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
                 return match scheme.as_str() {
                     "basic" => AuthScheme::Basic,
                     "bearer" => AuthScheme::Bearer,
@@ -91,7 +98,10 @@ pub struct Clock {
 
 impl Clock {
     pub fn new() -> Self {
-        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: a valid timespec to fill.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
         let monotonic_ms = now.tv_sec as i128 * 1000 + now.tv_nsec as i128 / 1_000_000;
@@ -108,7 +118,10 @@ impl Clock {
 
     /// Monotonic nanoseconds now, on the sensor's clock.
     pub fn monotonic_ns() -> u64 {
-        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: a valid timespec to fill.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
         now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
@@ -147,7 +160,11 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
         .headers
         .iter()
         .find(|header| header.name.eq_ignore_ascii_case("host"))
-        .map(|header| String::from_utf8_lossy(&header.value).trim().to_ascii_lowercase());
+        .map(|header| {
+            String::from_utf8_lossy(&header.value)
+                .trim()
+                .to_ascii_lowercase()
+        });
     let host = host_header
         .filter(|host| !host.is_empty())
         .or_else(|| server.address.map(|address| address.to_string()))
@@ -155,8 +172,8 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
 
     let (path, query) = split_target(&request.target);
     let finished_ns = response.map_or(request.last_byte_ns, |response| response.last_byte_ns);
-    let body_not_analysed =
-        !request.body.complete_capture || response.is_some_and(|response| !response.body.complete_capture);
+    let body_not_analysed = !request.body.complete_capture
+        || response.is_some_and(|response| !response.body.complete_capture);
 
     Transaction {
         id,
@@ -170,7 +187,9 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
         query,
         status: response.map(|response| response.status),
         request_headers: stored_headers(&request.headers),
-        response_headers: response.map(|response| stored_headers(&response.headers)).unwrap_or_default(),
+        response_headers: response
+            .map(|response| stored_headers(&response.headers))
+            .unwrap_or_default(),
         request_size: request.wire_size,
         response_size: response.map_or(0, |response| response.wire_size),
         auth: auth_scheme(&request.headers),
@@ -178,7 +197,9 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
         server,
         endpoint_id: String::new(),
         flags: TransactionFlags {
-            truncated: item.lost_bytes || request.gap || response.is_some_and(|response| response.gap),
+            truncated: item.lost_bytes
+                || request.gap
+                || response.is_some_and(|response| response.gap),
             no_response: response.is_none(),
             body_not_analysed,
         },
@@ -221,31 +242,54 @@ mod tests {
         let stored = stored_headers(&headers);
         assert_eq!(stored[0].value, None, "authorization must be withheld");
         assert_eq!(stored[1].value, None, "cookie must be withheld");
-        assert_eq!(stored[2].value, None, "token-named headers must be withheld");
+        assert_eq!(
+            stored[2].value, None,
+            "token-named headers must be withheld"
+        );
         assert_eq!(stored[3].value.as_deref(), Some("application/json"));
-        assert_eq!(stored[0].name, "authorization", "names are kept, lowercased");
+        assert_eq!(
+            stored[0].name, "authorization",
+            "names are kept, lowercased"
+        );
     }
 
     #[test]
     fn auth_scheme_detected() {
         let cases = [
-            (vec![header("Authorization", "Basic dXNlcjpwYXNz")], AuthScheme::Basic),
-            (vec![header("authorization", "bearer x")], AuthScheme::Bearer),
+            (
+                vec![header("Authorization", "Basic dXNlcjpwYXNz")],
+                AuthScheme::Basic,
+            ),
+            (
+                vec![header("authorization", "bearer x")],
+                AuthScheme::Bearer,
+            ),
             (vec![header("X-API-Key", "k")], AuthScheme::ApiKey),
             (vec![header("Cookie", "a=b")], AuthScheme::Cookie),
             (vec![header("Authorization", "Digest x")], AuthScheme::Other),
             (vec![header("Accept", "*/*")], AuthScheme::None),
         ];
         for (headers, expected) in cases {
-            assert_eq!(auth_scheme(&headers), expected, "headers {:?}", headers[0].name);
+            assert_eq!(
+                auth_scheme(&headers),
+                expected,
+                "headers {:?}",
+                headers[0].name
+            );
         }
     }
 
     #[test]
     fn target_split_into_path_and_query() {
-        assert_eq!(split_target("/a/b?x=1&y=2"), ("/a/b".to_owned(), Some("x=1&y=2".to_owned())));
+        assert_eq!(
+            split_target("/a/b?x=1&y=2"),
+            ("/a/b".to_owned(), Some("x=1&y=2".to_owned()))
+        );
         assert_eq!(split_target("/a"), ("/a".to_owned(), None));
-        assert_eq!(split_target("http://example.test/p?q"), ("/p".to_owned(), Some("q".to_owned())));
+        assert_eq!(
+            split_target("http://example.test/p?q"),
+            ("/p".to_owned(), Some("q".to_owned()))
+        );
         assert_eq!(split_target("http://example.test"), ("/".to_owned(), None));
         assert_eq!(split_target("*"), ("*".to_owned(), None));
     }
