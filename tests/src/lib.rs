@@ -160,9 +160,17 @@ impl Daemon {
     /// Starts `ztapid` with `extra` options and waits until its API answers.
     pub fn start(label: &str, extra: &[&str]) -> Self {
         let dir = TempDir::new(label);
-        let socket = dir.path().join("ztapid.sock");
         let data_dir = dir.path().join("data");
-        let log = dir.path().join("ztapid.log");
+        Self::start_with_data(dir, data_dir, extra)
+    }
+
+    /// Starts `ztapid` on an existing data directory, as after a restart.
+    pub fn start_with_data(dir: TempDir, data_dir: PathBuf, extra: &[&str]) -> Self {
+        let socket = dir.path().join("ztapid.sock");
+        let log = dir.path().join(format!(
+            "ztapid-{}.log",
+            std::time::UNIX_EPOCH.elapsed().map_or(0, |t| t.as_nanos())
+        ));
         let log_file = std::fs::File::create(&log).expect("create daemon log");
 
         let mut command = Command::new(binary("ztapid"));
@@ -208,6 +216,23 @@ impl Daemon {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the daemon with SIGTERM, asserts a clean exit, and hands back
+    /// its directory and data directory for a restart.
+    pub fn stop(mut self) -> (TempDir, PathBuf) {
+        let status = self.process.terminate(Duration::from_secs(20));
+        let log = self.log_text();
+        assert!(
+            status.is_some_and(|status| status.success()),
+            "ztapid must exit cleanly on SIGTERM, got {status:?}:\n{log}"
+        );
+        assert!(
+            !self.socket.exists(),
+            "the socket must be removed at shutdown"
+        );
+        let Daemon { _dir, data_dir, .. } = self;
+        (_dir, data_dir)
     }
 }
 

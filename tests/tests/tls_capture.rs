@@ -213,3 +213,36 @@ fn garbage_inside_tls_counted_and_isolated() {
         "{endpoints:#}"
     );
 }
+
+#[test]
+fn inventory_survives_restart() {
+    if !privileged("inventory_survives_restart") {
+        return;
+    }
+    let daemon = Daemon::start("restart", &["--scan-interval-ms", "200"]);
+    let certificates = TempDir::new("restart-cert");
+    let (cert, key) = self_signed_certificate(certificates.path());
+    let (server, port) = start_api_server(Some((&cert, &key)));
+    wait_until_hooked(&daemon, server.pid());
+
+    curl(&[&format!(
+        "https://127.0.0.1:{port}/api/orders/3f2b8c1e-9d4a-4e6b-8c2f-1a5d7e9b0c3d"
+    )]);
+    wait_for("the call to be parsed", Duration::from_secs(15), || {
+        let endpoints = daemon.query(&["endpoints"]);
+        find_endpoint(&endpoints, "GET", "/api/orders/{uuid}").map(|_| ())
+    });
+
+    let (dir, data_dir) = daemon.stop();
+    let restarted = Daemon::start_with_data(dir, data_dir, &[]);
+    let endpoints = restarted.query(&["endpoints"]);
+    let orders = find_endpoint(&endpoints, "GET", "/api/orders/{uuid}")
+        .expect("endpoint kept across the restart");
+    assert_eq!(orders["calls"].as_u64(), Some(1), "{orders:#}");
+    let transactions = restarted.query(&["transactions"]);
+    assert_eq!(
+        transactions.as_array().map(Vec::len),
+        Some(1),
+        "the transaction is kept too: {transactions:#}"
+    );
+}
