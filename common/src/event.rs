@@ -25,6 +25,10 @@ pub enum EventKind {
     TlsSessionEnd = 2,
     /// A [`SessionSocket`]: the TCP socket a TLS session reads and writes.
     TlsSessionSocket = 3,
+    /// A [`SegmentHeader`] followed by `data_len` bytes of TCP payload.
+    TcpSegment = 4,
+    /// A [`TcpStateChange`]: a TCP connection opened or closed.
+    TcpState = 5,
 }
 
 impl EventKind {
@@ -33,6 +37,8 @@ impl EventKind {
             1 => Some(Self::TlsChunk),
             2 => Some(Self::TlsSessionEnd),
             3 => Some(Self::TlsSessionSocket),
+            4 => Some(Self::TcpSegment),
+            5 => Some(Self::TcpState),
             _ => None,
         }
     }
@@ -139,6 +145,135 @@ pub struct SessionSocket {
     /// Explicit padding; always zero.
     pub reserved2: u32,
 }
+
+/// Both endpoints of a TCP connection, ordered so that the two directions
+/// of one connection have the same key: endpoint `a` is the one whose
+/// address bytes, then port, compare lower.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Address of endpoint a: 4 bytes for IPv4 (network order), else 16.
+    pub addr_a: [u8; 16],
+    pub addr_b: [u8; 16],
+    /// Ports, host byte order.
+    pub port_a: u16,
+    pub port_b: u16,
+    /// `AF_INET` (2) or `AF_INET6` (10).
+    pub family: u16,
+    /// Explicit padding; always zero.
+    pub reserved: u16,
+}
+
+impl FlowKey {
+    /// Builds the key of a packet from `source` to `destination`; returns
+    /// the key and whether the packet goes from a to b.
+    #[inline(always)]
+    pub fn new(
+        family: u16,
+        source: &[u8; 16],
+        source_port: u16,
+        destination: &[u8; 16],
+        destination_port: u16,
+    ) -> (Self, bool) {
+        let mut source_is_a = source_port <= destination_port;
+        let mut index = 0;
+        while index < 16 {
+            if source[index] != destination[index] {
+                source_is_a = source[index] < destination[index];
+                break;
+            }
+            index += 1;
+        }
+        let key = if source_is_a {
+            FlowKey {
+                addr_a: *source,
+                addr_b: *destination,
+                port_a: source_port,
+                port_b: destination_port,
+                family,
+                reserved: 0,
+            }
+        } else {
+            FlowKey {
+                addr_a: *destination,
+                addr_b: *source,
+                port_a: destination_port,
+                port_b: source_port,
+                family,
+                reserved: 0,
+            }
+        };
+        (key, source_is_a)
+    }
+}
+
+/// Header of a TCP payload record captured at a cgroup socket hook.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentHeader {
+    /// Always `EventKind::TcpSegment as u32`.
+    pub kind: u32,
+    /// 0: the packet left a local socket (egress); 1: it arrived (ingress).
+    pub hook: u32,
+    pub timestamp_ns: u64,
+    pub flow: FlowKey,
+    /// Non-zero when the packet goes from endpoint a to endpoint b.
+    pub a_to_b: u32,
+    /// TCP sequence number of the first byte of this record's payload.
+    pub seq: u32,
+    /// Payload bytes of the whole packet on the wire.
+    pub wire_len: u32,
+    /// Payload bytes in this record.
+    pub data_len: u32,
+    /// Offset of this record's payload in the packet's payload.
+    pub packet_offset: u32,
+    /// TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10).
+    pub tcp_flags: u32,
+    /// cgroup v2 id (the inode of its directory) of the local socket.
+    pub cgroup_id: u64,
+    /// Socket cookie of the local socket.
+    pub socket_cookie: u64,
+    /// Process id when the hook ran in the sending process's context,
+    /// else 0 (ingress always runs in softirq context).
+    pub pid: u32,
+    /// Payload bytes of the packet sent in all its records; less than
+    /// `wire_len` when the per-packet cap cut it.
+    pub captured_len: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Record of a TCP state change that matters to the daemon.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TcpStateChange {
+    /// Always `EventKind::TcpState as u32`.
+    pub kind: u32,
+    /// New state: 1 `TCP_ESTABLISHED`, 7 `TCP_CLOSE` (include/net/tcp_states.h).
+    pub new_state: u32,
+    pub timestamp_ns: u64,
+    pub flow: FlowKey,
+    /// Non-zero when endpoint a is the local socket.
+    pub local_is_a: u32,
+    /// Explicit padding; always zero.
+    pub reserved: u32,
+    /// Payload bytes received and acknowledged-as-sent by the local socket
+    /// (`tcp_sock.bytes_received`, `tcp_sock.bytes_acked`); 0 when unknown.
+    pub bytes_received: u64,
+    pub bytes_acked: u64,
+}
+
+/// Per-CPU scratch space for a TCP payload record.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SegmentScratch {
+    pub header: SegmentHeader,
+    pub data: [u8; MAX_CHUNK_DATA],
+}
+
+/// Flow verdicts the daemon writes into the `FLOWS` map.
+pub const FLOW_CAPTURE: u32 = 0;
+/// Stop sending this flow's payload: ciphertext, or not a parsed protocol.
+pub const FLOW_IGNORE: u32 = 1;
 
 /// Size of the largest record: the ring buffer must hold many of these.
 pub const MAX_RECORD_LEN: usize = core::mem::size_of::<ChunkHeader>() + MAX_CHUNK_DATA;

@@ -11,4 +11,7 @@ pub mod event;
 pub mod maps;
 
 pub use counters::Counter;
-pub use event::{ChunkHeader, Direction, EventKind, SessionEnd, SessionSocket, TlsCallKind};
+pub use event::{
+    ChunkHeader, Direction, EventKind, FlowKey, SegmentHeader, SessionEnd, SessionSocket,
+    TcpStateChange, TlsCallKind,
+};

@@ -8,6 +8,9 @@ pub const COUNTERS_MAP: &str = "COUNTERS";
 pub const CONFIG_MAP: &str = "CONFIG";
 /// Hash of process ids to capture when [`SensorConfig::pid_filter`] is set.
 pub const PID_FILTER_MAP: &str = "PID_FILTER";
+/// LRU hash of [`crate::FlowKey`] to a flow verdict (`FLOW_CAPTURE`,
+/// `FLOW_IGNORE`).
+pub const FLOWS_MAP: &str = "FLOWS";
 
 /// Runtime settings the daemon writes before it attaches any program.
 #[repr(C)]
@@ -24,8 +27,9 @@ pub struct SensorConfig {
     /// Unconsumed ring-buffer bytes above which a record wakes the consumer;
     /// below it records are sent without a wakeup and the daemon polls.
     pub wakeup_threshold: u32,
-    /// Explicit padding; always zero.
-    pub reserved: u32,
+    /// Payload bytes sent per TCP packet at most; the rest is reported as
+    /// a gap. Clamped like `max_call_bytes`.
+    pub max_packet_bytes: u32,
     /// Where to find a socket's addresses from a file descriptor.
     pub offsets: KernelOffsets,
 }
@@ -67,8 +71,12 @@ pub struct KernelOffsets {
     pub sock_v6_daddr: u32,
     /// `sock_common.skc_v6_rcv_saddr`
     pub sock_v6_rcv_saddr: u32,
-    /// Explicit padding; always zero.
-    pub reserved: u32,
+    /// `sock.sk_protocol`
+    pub sock_protocol: u32,
+    /// `tcp_sock.bytes_received`
+    pub tcp_bytes_received: u32,
+    /// `tcp_sock.bytes_acked`
+    pub tcp_bytes_acked: u32,
 }
 
 /// Key of the map that remembers which socket a TLS session uses.
@@ -87,4 +95,6 @@ mod pod {
     unsafe impl aya::Pod for super::SensorConfig {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SessionKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for crate::FlowKey {}
 }

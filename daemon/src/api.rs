@@ -32,6 +32,71 @@ pub enum Request {
         #[serde(default)]
         endpoint: Option<String>,
     },
+    /// Who calls whom, from the inventory.
+    Graph,
+    /// TLS connections seen only as ciphertext.
+    Connections,
+}
+
+/// One edge of the call graph: calls from a caller to a service's server.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GraphEdge {
+    pub caller: String,
+    pub server: String,
+    pub service: String,
+    pub calls: u64,
+    /// east_west, north_south or third_party, joined by commas.
+    pub directions: String,
+    pub encrypted: bool,
+    pub plaintext: bool,
+}
+
+/// Builds the call graph: one edge per (caller, server, service), summed
+/// over the service's endpoints.
+pub fn call_graph(endpoints: &[crate::inventory::EndpointSummary]) -> Vec<GraphEdge> {
+    let mut edges: std::collections::BTreeMap<(String, String, String), GraphEdge> =
+        std::collections::BTreeMap::new();
+    for endpoint in endpoints {
+        let server = endpoint
+            .servers
+            .iter()
+            .max_by_key(|(_, calls)| *calls)
+            .map_or_else(|| endpoint.service.clone(), |(label, _)| label.clone());
+        let directions: Vec<String> = endpoint
+            .directions
+            .iter()
+            .map(|direction| {
+                serde_json::to_value(direction)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect();
+        for (caller, calls) in &endpoint.callers {
+            let key = (caller.clone(), server.clone(), endpoint.service.clone());
+            let edge = edges.entry(key).or_insert_with(|| GraphEdge {
+                caller: caller.clone(),
+                server: server.clone(),
+                service: endpoint.service.clone(),
+                calls: 0,
+                directions: String::new(),
+                encrypted: false,
+                plaintext: false,
+            });
+            edge.calls += calls;
+            edge.encrypted |= endpoint.encrypted;
+            edge.plaintext |= endpoint.plaintext;
+            for direction in &directions {
+                if !edge.directions.split(',').any(|known| known == direction) {
+                    if !edge.directions.is_empty() {
+                        edge.directions.push(',');
+                    }
+                    edge.directions.push_str(direction);
+                }
+            }
+        }
+    }
+    edges.into_values().collect()
 }
 
 /// The daemon's reply: `data` on success, `error` otherwise.

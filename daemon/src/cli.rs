@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use comfy_table::{presets::NOTHING, Cell, CellAlignment, Table};
 
 use crate::{
-    api::{client, Request, StatusReport},
+    api::{client, GraphEdge, Request, StatusReport},
     inventory::EndpointSummary,
     transaction::Transaction,
 };
@@ -41,6 +41,16 @@ pub enum Command {
     Status,
     /// The API endpoint inventory.
     Endpoints,
+    /// Who calls whom: callers, the workloads serving each service, and
+    /// call counts.
+    Graph {
+        /// Print Graphviz DOT instead of a table (render with `dot -Tsvg`).
+        #[arg(long)]
+        dot: bool,
+    },
+    /// TLS connections seen only as ciphertext (no hooked library), with
+    /// their server name: what ztapi cannot see into.
+    Connections,
     /// Recent API transactions, newest first.
     Transactions {
         /// Transactions to show at most.
@@ -57,6 +67,8 @@ pub fn run(args: CliArgs) -> ExitCode {
     let request = match &args.command {
         Command::Status => Request::Status,
         Command::Endpoints => Request::Endpoints,
+        Command::Graph { .. } => Request::Graph,
+        Command::Connections => Request::Connections,
         Command::Transactions { limit, endpoint } => Request::Transactions {
             limit: Some(*limit),
             endpoint: endpoint.clone(),
@@ -83,6 +95,11 @@ pub fn run(args: CliArgs) -> ExitCode {
             .map(|endpoints: Vec<EndpointSummary>| print_endpoints(&endpoints)),
         Command::Transactions { .. } => serde_json::from_value(data)
             .map(|transactions: Vec<Transaction>| print_transactions(&transactions)),
+        Command::Graph { dot } => {
+            serde_json::from_value(data).map(|edges: Vec<GraphEdge>| print_graph(&edges, dot))
+        }
+        Command::Connections => serde_json::from_value(data)
+            .map(|flows: Vec<serde_json::Value>| print_connections(&flows)),
     };
     match printed {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,6 +197,31 @@ fn print_status(report: &StatusReport) {
         pipeline.record_errors,
         pipeline.store_errors
     );
+    let flows = &pipeline.flows;
+    println!("cleartext TCP:");
+    println!(
+        "  segments sent {}, flows open {} (opened {}, closed {}, evicted {}), ignored bytes {}",
+        kernel("segments_sent"),
+        pipeline.flows_open,
+        flows.flows_opened,
+        flows.flows_closed,
+        flows.flows_evicted,
+        kernel("ignored_bytes")
+    );
+    println!(
+        "  stream gaps {} ({} bytes), cut packet bytes {}, duplicate bytes {}, out of order {}, dropped segments {}, unparsed packets {}",
+        flows.stream_gaps,
+        flows.stream_gap_bytes,
+        kernel("truncated_segment_bytes"),
+        flows.duplicate_bytes,
+        flows.out_of_order_segments,
+        flows.reassembly_dropped_segments,
+        kernel("unparsed_packets")
+    );
+    println!(
+        "  TLS connections on the wire {}, without plaintext {} (see ztapi connections)",
+        flows.tls_flows, flows.tls_flows_hidden
+    );
 }
 
 fn print_endpoints(endpoints: &[EndpointSummary]) {
@@ -188,8 +230,20 @@ fn print_endpoints(endpoints: &[EndpointSummary]) {
         return;
     }
     let mut rows = table(&[
-        "ID", "SERVICE", "METHOD", "PATH", "CALLS", "2XX", "4XX", "5XX", "P50 MS", "P99 MS",
-        "AUTH", "TLS",
+        "ID",
+        "SERVICE",
+        "METHOD",
+        "PATH",
+        "CALLS",
+        "2XX",
+        "4XX",
+        "5XX",
+        "P50 MS",
+        "P99 MS",
+        "AUTH",
+        "TLS",
+        "DIRECTION",
+        "SERVED BY",
     ]);
     for endpoint in endpoints {
         let auth: Vec<&str> = endpoint
@@ -217,7 +271,20 @@ fn print_endpoints(endpoints: &[EndpointSummary]) {
                     .map(|us| format!("{:.1}", us as f64 / 1000.0)),
             )),
             Cell::new(auth.join(",")),
-            Cell::new(if endpoint.encrypted { "yes" } else { "no" }),
+            Cell::new(match (endpoint.encrypted, endpoint.plaintext) {
+                (true, true) => "both",
+                (true, false) => "yes",
+                _ => "no",
+            }),
+            Cell::new(directions_label(&endpoint.directions)),
+            Cell::new(
+                endpoint
+                    .servers
+                    .iter()
+                    .map(|(label, _)| label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ]);
     }
     println!("{rows}");
@@ -278,4 +345,96 @@ fn format_time(unix_ms: u64) -> String {
         seconds_of_day % 60,
         unix_ms % 1000
     )
+}
+
+fn directions_label(directions: &[crate::workload::TrafficDirection]) -> String {
+    use crate::workload::TrafficDirection;
+    let labels: Vec<&str> = directions
+        .iter()
+        .map(|direction| match direction {
+            TrafficDirection::EastWest => "east-west",
+            TrafficDirection::NorthSouth => "north-south",
+            TrafficDirection::ThirdParty => "third-party",
+        })
+        .collect();
+    if labels.is_empty() {
+        "-".to_owned()
+    } else {
+        labels.join(",")
+    }
+}
+
+fn print_graph(edges: &[GraphEdge], dot: bool) {
+    if dot {
+        println!("digraph ztapi {{");
+        println!("  rankdir=LR;");
+        for edge in edges {
+            let style = if edge.encrypted { "solid" } else { "dashed" };
+            println!(
+                "  {:?} -> {:?} [label={:?}, style={style}];",
+                edge.caller,
+                edge.server,
+                format!("{} ({} calls)", edge.service, edge.calls)
+            );
+        }
+        println!("}}");
+        return;
+    }
+    if edges.is_empty() {
+        println!("no calls seen yet");
+        return;
+    }
+    let mut rows = table(&["CALLER", "SERVER", "SERVICE", "CALLS", "DIRECTION", "TLS"]);
+    for edge in edges {
+        rows.add_row(vec![
+            Cell::new(&edge.caller),
+            Cell::new(&edge.server),
+            Cell::new(&edge.service),
+            right(edge.calls),
+            Cell::new(if edge.directions.is_empty() {
+                "-"
+            } else {
+                &edge.directions
+            }),
+            Cell::new(match (edge.encrypted, edge.plaintext) {
+                (true, true) => "both",
+                (true, false) => "yes",
+                _ => "no",
+            }),
+        ]);
+    }
+    println!("{rows}");
+}
+
+fn print_connections(flows: &[serde_json::Value]) {
+    if flows.is_empty() {
+        println!("no TLS connections seen on the wire yet");
+        return;
+    }
+    let mut rows = table(&[
+        "CLIENT",
+        "SERVER",
+        "SERVER NAME",
+        "PROCESS",
+        "PLAINTEXT SEEN",
+    ]);
+    for flow in flows {
+        let text = |key: &str| flow[key].as_str().unwrap_or("-").to_owned();
+        let process = match (flow["client_process"].as_str(), flow["client_pid"].as_u64()) {
+            (Some(process), Some(pid)) => format!("{process}[{pid}]"),
+            _ => "-".to_owned(),
+        };
+        rows.add_row(vec![
+            Cell::new(text("client")),
+            Cell::new(text("server")),
+            Cell::new(text("server_name")),
+            Cell::new(process),
+            Cell::new(if flow["decrypted"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no (hidden)"
+            }),
+        ]);
+    }
+    println!("{rows}");
 }

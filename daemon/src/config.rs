@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
-/// Exit code for an invalid configuration (`EX_CONFIG` is 78, but `EX_USAGE`,
-/// 64, is what service managers and operators expect for bad options).
+/// Exit code for an invalid configuration: `EX_USAGE` from sysexits.h.
 pub const EXIT_BAD_CONFIG: i32 = 64;
 
 /// Command-line options of `ztapid`.
@@ -37,7 +36,7 @@ pub struct DaemonArgs {
     #[arg(long, value_delimiter = ',')]
     pub pid: Vec<u32>,
 
-    /// Seconds between scans of /proc for newly mapped TLS libraries.
+    /// Milliseconds between scans of /proc for newly mapped TLS libraries.
     #[arg(long)]
     pub scan_interval_ms: Option<u64>,
 
@@ -57,6 +56,21 @@ pub struct DaemonArgs {
     /// Transactions kept at most; the oldest go first.
     #[arg(long)]
     pub retention_max_transactions: Option<u64>,
+
+    /// Payload bytes captured per cleartext TCP packet at most; the rest is
+    /// a counted stream gap. At most 65536.
+    #[arg(long)]
+    pub max_packet_bytes: Option<u32>,
+
+    /// Do not capture cleartext TCP traffic; capture only TLS plaintext.
+    #[arg(long)]
+    pub no_plaintext: bool,
+
+    /// An internal network (CIDR) besides the private, loopback and
+    /// link-local ranges, such as the pod or service CIDR; repeat or
+    /// separate with commas. Calls between internal addresses are east/west.
+    #[arg(long = "internal-network", value_delimiter = ',')]
+    pub internal_networks: Vec<String>,
 }
 
 /// Settings as read from the TOML file; every field is optional.
@@ -74,6 +88,11 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_endpoints: Option<usize>,
     max_body_capture: Option<usize>,
+    max_packet_bytes: Option<u32>,
+    plaintext: Option<bool>,
+    internal_networks: Option<Vec<String>>,
+    max_flows: Option<usize>,
+    pod_log_dir: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -93,6 +112,16 @@ pub struct Config {
     pub max_endpoints: usize,
     /// Decoded body bytes kept per message for analysis.
     pub max_body_capture: usize,
+    pub max_packet_bytes: u32,
+    /// Capture cleartext TCP at the cgroup socket hooks.
+    pub plaintext: bool,
+    /// Extra internal CIDRs (pod and service networks).
+    pub internal_networks: Vec<String>,
+    /// Cleartext flows tracked at once; the least recently active is
+    /// evicted.
+    pub max_flows: usize,
+    /// The kubelet's pod log directory, read for pod names.
+    pub pod_log_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -109,6 +138,11 @@ impl Default for Config {
             max_connections: 65_536,
             max_endpoints: 50_000,
             max_body_capture: 64 * 1024,
+            max_packet_bytes: 16 * 1024,
+            plaintext: true,
+            internal_networks: Vec::new(),
+            max_flows: 65_536,
+            pod_log_dir: PathBuf::from("/var/log/pods"),
         }
     }
 }
@@ -126,6 +160,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: toml::de::Error,
     },
+    #[error("invalid internal_networks: {0}")]
+    Network(String),
     #[error("invalid {key} = {value}: {reason}")]
     Invalid {
         key: &'static str,
@@ -184,6 +220,18 @@ impl Config {
             max_connections: file.max_connections.unwrap_or(defaults.max_connections),
             max_endpoints: file.max_endpoints.unwrap_or(defaults.max_endpoints),
             max_body_capture: file.max_body_capture.unwrap_or(defaults.max_body_capture),
+            max_packet_bytes: args
+                .max_packet_bytes
+                .or(file.max_packet_bytes)
+                .unwrap_or(defaults.max_packet_bytes),
+            plaintext: !args.no_plaintext && file.plaintext.unwrap_or(defaults.plaintext),
+            internal_networks: if args.internal_networks.is_empty() {
+                file.internal_networks.unwrap_or_default()
+            } else {
+                args.internal_networks.clone()
+            },
+            max_flows: file.max_flows.unwrap_or(defaults.max_flows),
+            pod_log_dir: file.pod_log_dir.unwrap_or(defaults.pod_log_dir),
         };
         config.validate()?;
         Ok(config)
@@ -226,6 +274,19 @@ impl Config {
         }
         if self.max_endpoints == 0 {
             return Err(invalid("max_endpoints", 0, "must be at least 1"));
+        }
+        if self.max_packet_bytes == 0 || self.max_packet_bytes > max_call {
+            return Err(invalid(
+                "max_packet_bytes",
+                self.max_packet_bytes,
+                "must be between 1 and 65536",
+            ));
+        }
+        if self.max_flows == 0 {
+            return Err(invalid("max_flows", 0, "must be at least 1"));
+        }
+        if let Err(error) = crate::workload::NetworkScope::new(&self.internal_networks) {
+            return Err(ConfigError::Network(error.to_string()));
         }
         if self.pids.contains(&0) {
             return Err(invalid("pid", 0, "process ids start at 1"));

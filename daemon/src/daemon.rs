@@ -17,17 +17,21 @@ use tracing::{error, info, warn};
 
 use crate::{
     api::server::{self, ApiState},
+    attribution,
     capture::{
         libraries, reader,
-        sensor::{Sensor, SensorSettings},
+        sensor::{find_cgroup2_root, Sensor, SensorSettings},
     },
     config::{Config, DaemonArgs, EXIT_BAD_CONFIG},
     inventory::Inventory,
+    pipeline::{FlowVerdicts, NoVerdicts, PipelineSettings},
     pipeline::{Pipeline, Shared},
     preflight,
     protocols::http1::Http1Limits,
+    reassembly::ReassemblyLimits,
     stats::PipelineStats,
     store::{Retention, Store},
+    workload::NetworkScope,
 };
 
 /// How long the capture thread gets to drain and flush at shutdown.
@@ -78,7 +82,7 @@ fn init_tracing() {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    preflight::check()?;
+    preflight::check(config.plaintext)?;
 
     let store = Store::open(
         &config.data_dir,
@@ -95,24 +99,43 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "store opened"
     );
 
+    let cgroup_root = find_cgroup2_root();
+    if cgroup_root.is_none() {
+        warn!("no cgroup v2 mount found; cleartext capture and cgroup attribution are off");
+    }
     let settings = SensorSettings {
         ring_buffer_bytes: config.ring_buffer_bytes,
         max_call_bytes: config.max_call_bytes,
+        max_packet_bytes: config.max_packet_bytes,
         pids: config.pids.clone(),
+        cgroup_root: cgroup_root.clone().filter(|_| config.plaintext),
     };
-    let (sensor, streams) = Sensor::load(&settings)?;
+    let (sensor, mut streams) = Sensor::load(&settings)?;
+    let verdicts = std::mem::replace(&mut streams.flows_for_pipeline, None);
     let sensor = Arc::new(Mutex::new(sensor));
 
     let shared = Arc::new(Shared {
         inventory: Mutex::new(inventory),
         store,
         stats: PipelineStats::default(),
+        encrypted_flows: Mutex::new(Vec::new()),
     });
-    let limits = Http1Limits {
-        max_body_capture: config.max_body_capture,
-        ..Http1Limits::default()
+    let scope = NetworkScope::new(&config.internal_networks).context("invalid internal network")?;
+    let pipeline_settings = PipelineSettings {
+        max_connections: config.max_connections,
+        max_flows: config.max_flows,
+        http1: Http1Limits {
+            max_body_capture: config.max_body_capture,
+            ..Http1Limits::default()
+        },
+        reassembly: ReassemblyLimits::default(),
+        attribution: attribution::node_settings(cgroup_root, &config.pod_log_dir, scope),
     };
-    let pipeline = Pipeline::new(Arc::clone(&shared), config.max_connections, limits);
+    let verdicts: Box<dyn FlowVerdicts> = match verdicts {
+        Some(flows) => Box::new(flows),
+        None => Box::new(NoVerdicts),
+    };
+    let pipeline = Pipeline::new(Arc::clone(&shared), pipeline_settings, verdicts);
     let stop = Arc::new(AtomicBool::new(false));
     let capture_thread = {
         let stop = Arc::clone(&stop);

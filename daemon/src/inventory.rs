@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::transaction::{AuthScheme, Protocol, Transaction};
+use crate::workload::TrafficDirection;
 use endpoint::EndpointStats;
 use fnv::Fnv1a;
 use learned::ParamRules;
@@ -119,6 +120,15 @@ pub struct EndpointSummary {
     pub latency_p99_us: Option<u64>,
     /// Authentication schemes seen, sorted.
     pub auth_schemes: Vec<AuthScheme>,
+    /// East/west, north/south or third-party, as seen so far.
+    #[serde(default)]
+    pub directions: Vec<TrafficDirection>,
+    /// Workloads serving the endpoint, with their call counts.
+    #[serde(default)]
+    pub servers: Vec<(String, u64)>,
+    /// Workloads or addresses calling the endpoint, with their call counts.
+    #[serde(default)]
+    pub callers: Vec<(String, u64)>,
 }
 
 /// The bounded set of endpoints seen so far.

@@ -5,15 +5,20 @@
 //! driven from captured chunks in a test as well as from the live sensor.
 
 pub mod api;
+pub mod attribution;
 pub mod capture;
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod flows;
 pub mod inventory;
 pub mod pipeline;
 pub mod preflight;
 pub mod protocols;
+pub mod reassembly;
 pub mod stats;
 pub mod store;
 pub mod streams;
 pub mod transaction;
+pub mod workload;

@@ -15,13 +15,18 @@ use std::{
 use lru::LruCache;
 use tracing::warn;
 
+use common::Direction;
+
 use crate::{
-    capture::records::{self, CaptureEvent},
+    attribution::{Attribution, AttributionSettings},
+    capture::records::{self, CaptureEvent, Flow, Segment, TcpState},
+    flows::{EncryptedFlow, FlowCounters, FlowTable},
     inventory::Inventory,
     protocols::http1::Http1Limits,
+    reassembly::{Delivery, ReassemblyLimits},
     stats::{PipelineCounters, PipelineStats},
     store::Store,
-    streams::{ConnectionExchange, ConnectionKey, ConnectionTable, Payload},
+    streams::{ConnectionExchange, ConnectionKey, ConnectionTable, Payload, Role},
     transaction::{
         assemble::{assemble, Clock},
         Peer, Transaction,
@@ -40,6 +45,37 @@ pub struct Shared {
     pub inventory: Mutex<Inventory>,
     pub store: Store,
     pub stats: PipelineStats,
+    /// TLS connections seen only as ciphertext, published with the counters.
+    pub encrypted_flows: Mutex<Vec<EncryptedFlow>>,
+}
+
+/// Where the pipeline tells the kernel to stop sending a flow's payload.
+pub trait FlowVerdicts: Send {
+    fn ignore(&mut self, flow: &Flow);
+}
+
+impl FlowVerdicts for aya::maps::HashMap<aya::maps::MapData, common::FlowKey, u32> {
+    fn ignore(&mut self, flow: &Flow) {
+        // A full or failing map only costs capture bandwidth: the daemon
+        // drops the flow's payload itself as well.
+        let _ = self.insert(flow.to_key(), common::event::FLOW_IGNORE, 0);
+    }
+}
+
+/// Verdicts dropped on the floor, for pipelines driven without a kernel.
+pub struct NoVerdicts;
+
+impl FlowVerdicts for NoVerdicts {
+    fn ignore(&mut self, _flow: &Flow) {}
+}
+
+/// Sizes and sources the pipeline is built with.
+pub struct PipelineSettings {
+    pub max_connections: usize,
+    pub max_flows: usize,
+    pub http1: Http1Limits,
+    pub reassembly: ReassemblyLimits,
+    pub attribution: AttributionSettings,
 }
 
 impl Shared {
@@ -63,6 +99,9 @@ struct ExchangeIdentity {
 
 pub struct Pipeline {
     table: ConnectionTable,
+    flows: FlowTable,
+    verdicts: Box<dyn FlowVerdicts>,
+    attribution: Attribution,
     shared: Arc<Shared>,
     clock: Clock,
     counters: PipelineCounters,
@@ -71,9 +110,16 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(shared: Arc<Shared>, max_connections: usize, limits: Http1Limits) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        settings: PipelineSettings,
+        verdicts: Box<dyn FlowVerdicts>,
+    ) -> Self {
         Self {
-            table: ConnectionTable::new(max_connections, limits),
+            table: ConnectionTable::new(settings.max_connections, settings.http1),
+            flows: FlowTable::new(settings.max_flows, settings.reassembly),
+            verdicts,
+            attribution: Attribution::new(settings.attribution),
             shared,
             clock: Clock::new(),
             counters: PipelineCounters::default(),
@@ -114,7 +160,7 @@ impl Pipeline {
                     self.counters.truncated_calls += 1;
                     self.counters.truncated_bytes += lost;
                 }
-                let key = ConnectionKey {
+                let key = ConnectionKey::Tls {
                     pid: chunk.pid,
                     ssl: chunk.ssl,
                 };
@@ -129,10 +175,11 @@ impl Pipeline {
                 self.table.push(key, &payload)
             }
             CaptureEvent::SessionSocket(socket) => {
-                let key = ConnectionKey {
+                let key = ConnectionKey::Tls {
                     pid: socket.pid,
                     ssl: socket.ssl,
                 };
+                self.flows.mark_decrypted(socket.local, socket.remote);
                 self.table
                     .set_socket(key, socket.fd, socket.local, socket.remote)
             }
@@ -140,22 +187,120 @@ impl Pipeline {
                 pid,
                 ssl,
                 timestamp_ns,
-            } => self.table.close(ConnectionKey { pid, ssl }, timestamp_ns),
+            } => self
+                .table
+                .close(ConnectionKey::Tls { pid, ssl }, timestamp_ns),
+            CaptureEvent::Segment(segment) => self.handle_segment(&segment),
+            CaptureEvent::TcpState(state) => self.handle_tcp_state(&state),
         };
         for exchange in exchanges {
             self.record_exchange(exchange);
         }
     }
 
+    /// Reassembles a cleartext segment and feeds what is in order to the
+    /// connection table.
+    fn handle_segment(&mut self, segment: &Segment) -> Vec<ConnectionExchange> {
+        let mut evicted = Vec::new();
+        let now_ms = crate::capture::sensor::unix_ms();
+        let outcome = self.flows.push(segment, now_ms, &mut evicted);
+        let mut exchanges = Vec::new();
+        for flow in evicted {
+            exchanges.extend(
+                self.table
+                    .close(ConnectionKey::Tcp(flow), segment.timestamp_ns),
+            );
+        }
+        if outcome.stop_capture {
+            self.verdicts.ignore(&segment.flow);
+        }
+        exchanges.extend(self.deliver(&segment.flow, outcome.deliveries, segment.timestamp_ns));
+        exchanges
+    }
+
+    fn deliver(
+        &mut self,
+        flow: &Flow,
+        deliveries: Vec<(bool, Delivery)>,
+        timestamp_ns: u64,
+    ) -> Vec<ConnectionExchange> {
+        let key = ConnectionKey::Tcp(*flow);
+        let mut exchanges = Vec::new();
+        if deliveries.is_empty() {
+            return exchanges;
+        }
+        for (a_to_b, delivery) in deliveries {
+            let direction = if a_to_b {
+                Direction::Egress
+            } else {
+                Direction::Ingress
+            };
+            let (data, lost): (&[u8], u64) = match &delivery {
+                Delivery::Data(bytes) => (bytes, 0),
+                Delivery::Gap(len) => (&[], *len),
+            };
+            let payload = Payload {
+                process: "",
+                fd: -1,
+                direction,
+                data,
+                lost,
+                timestamp_ns,
+            };
+            exchanges.extend(self.table.push(key, &payload));
+        }
+
+        if let Some(ends) = self.flows.ends(flow) {
+            let [a, b] = ends;
+            self.table.update_endpoint(&key, true, |end| *end = a);
+            self.table.update_endpoint(&key, false, |end| *end = b);
+            // Exchanges completed by this delivery were copied with the
+            // endpoint information of before; refresh them.
+            for exchange in &mut exchanges {
+                if exchange.info.local.address == Some(flow.a) {
+                    if let Some(ends) = self.flows.ends(flow) {
+                        exchange.info.local = ends[0].clone();
+                        exchange.info.remote = ends[1].clone();
+                    }
+                }
+            }
+        }
+        if self.table.is_unparsed(&key) {
+            self.flows.ignore(flow);
+            self.verdicts.ignore(flow);
+        }
+        exchanges
+    }
+
+    fn handle_tcp_state(&mut self, state: &TcpState) -> Vec<ConnectionExchange> {
+        let Some(deliveries) =
+            self.flows
+                .state_change(&state.flow, state.established, state.timestamp_ns)
+        else {
+            tracing::debug!(flow = ?state.flow, established = state.established, "state change of an untracked flow");
+            return Vec::new();
+        };
+        let mut exchanges = self.deliver(&state.flow, deliveries, state.timestamp_ns);
+        exchanges.extend(
+            self.table
+                .close(ConnectionKey::Tcp(state.flow), state.timestamp_ns),
+        );
+        exchanges
+    }
+
     fn record_exchange(&mut self, item: ConnectionExchange) {
-        let identity = match (item.info.role, item.info.local, item.info.remote) {
-            (Some(role), Some(local), Some(remote)) => Some(match role {
-                crate::streams::Role::Client => ExchangeIdentity {
+        let identity = match (
+            item.info.role,
+            item.info.local.address,
+            item.info.remote.address,
+        ) {
+            (Some(role), Some(local), Some(remote)) if item.info.encrypted => Some(match role {
+                Role::Client => ExchangeIdentity {
                     client: local,
                     server: remote,
                     ordinal: item.ordinal,
                 },
-                crate::streams::Role::Server => ExchangeIdentity {
+                Role::Server => ExchangeIdentity {
                     client: remote,
                     server: local,
                     ordinal: item.ordinal,
@@ -177,6 +322,7 @@ impl Pipeline {
             }
         };
         let mut transaction = assemble(&item, id, &self.clock);
+        self.attribute(&mut transaction, &item);
         self.shared.inventory().observe(&mut transaction);
         self.counters.transactions += 1;
         if let Err(error) = self.shared.store.put_transaction(&transaction) {
@@ -199,18 +345,26 @@ impl Pipeline {
                 return;
             }
         };
-        let local = Peer {
-            address: item.info.local,
-            pid: Some(item.info.pid),
-            process: Some(item.info.process.clone()),
-        };
+        let mut local = Peer::from_endpoint(&item.info.local);
+        local.workload = self.attribution.workload(&item.info.local);
         match item.info.role {
-            Some(crate::streams::Role::Server) => transaction.server = local,
+            Some(Role::Server) => transaction.server = local,
             _ => transaction.client = local,
         }
         if let Err(error) = self.shared.store.put_transaction(&transaction) {
             self.store_failed(&error);
         }
+    }
+
+    /// Resolves the workloads of both ends and the traffic direction.
+    fn attribute(&mut self, transaction: &mut Transaction, item: &ConnectionExchange) {
+        let (client, server) = match item.info.role {
+            Some(Role::Server) => (&item.info.remote, &item.info.local),
+            _ => (&item.info.local, &item.info.remote),
+        };
+        transaction.client.workload = self.attribution.workload(client);
+        transaction.server.workload = self.attribution.workload(server);
+        transaction.direction = self.attribution.direction(client.address, server.address);
     }
 
     fn store_failed(&mut self, error: &anyhow::Error) {
@@ -227,9 +381,7 @@ impl Pipeline {
     /// Publishes counters, and now and then persists the inventory and
     /// applies retention.
     pub fn housekeeping(&mut self) {
-        self.counters
-            .absorb(self.table.counters(), self.table.len());
-        self.shared.stats.publish(self.counters);
+        self.publish();
 
         if self.last_persist.elapsed() >= PERSIST_INTERVAL {
             self.last_persist = Instant::now();
@@ -237,6 +389,20 @@ impl Pipeline {
                 self.store_failed(&error);
             }
         }
+    }
+
+    fn publish(&mut self) {
+        self.counters
+            .absorb(self.table.counters(), self.table.len());
+        let flows: FlowCounters = self.flows.counters();
+        self.counters.flows = flows;
+        self.counters.flows_open = self.flows.len() as u64;
+        self.shared.stats.publish(self.counters);
+        *self
+            .shared
+            .encrypted_flows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = self.flows.encrypted_flows();
     }
 
     fn persist(&mut self) -> anyhow::Result<()> {
@@ -254,9 +420,7 @@ impl Pipeline {
         for exchange in self.table.close_all(Clock::monotonic_ns()) {
             self.record_exchange(exchange);
         }
-        self.counters
-            .absorb(self.table.counters(), self.table.len());
-        self.shared.stats.publish(self.counters);
+        self.publish();
         self.persist()?;
         self.shared.store.flush()
     }

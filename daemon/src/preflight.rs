@@ -5,6 +5,7 @@ use std::path::Path;
 
 /// Capability numbers from include/uapi/linux/capability.h.
 const CAP_DAC_READ_SEARCH: u32 = 2;
+const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -22,8 +23,9 @@ pub fn effective_capabilities(status: &str) -> Option<u64> {
 /// Names of the capabilities the daemon needs and `mask` lacks.
 /// Loading programs needs `CAP_BPF` and `CAP_PERFMON` (or `CAP_SYS_ADMIN` on
 /// kernels before 5.8); reading other processes' maps and files under
-/// `/proc/PID/root` needs `CAP_SYS_PTRACE` and `CAP_DAC_READ_SEARCH`.
-pub fn missing_capabilities(mask: u64) -> Vec<&'static str> {
+/// `/proc/PID/root` needs `CAP_SYS_PTRACE` and `CAP_DAC_READ_SEARCH`;
+/// attaching the cleartext socket hooks to a cgroup needs `CAP_NET_ADMIN`.
+pub fn missing_capabilities(mask: u64, plaintext: bool) -> Vec<&'static str> {
     let has = |cap: u32| mask & (1 << cap) != 0;
     let mut missing = Vec::new();
     if !has(CAP_SYS_ADMIN) {
@@ -40,16 +42,19 @@ pub fn missing_capabilities(mask: u64) -> Vec<&'static str> {
     if !has(CAP_DAC_READ_SEARCH) {
         missing.push("CAP_DAC_READ_SEARCH");
     }
+    if plaintext && !has(CAP_NET_ADMIN) && !has(CAP_SYS_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
     missing
 }
 
 /// Checks privileges and kernel support; the error says what to do.
-pub fn check() -> anyhow::Result<()> {
+pub fn check(plaintext: bool) -> anyhow::Result<()> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(|error| {
         anyhow::anyhow!("cannot read /proc/self/status: {error}; is /proc mounted?")
     })?;
     let mask = effective_capabilities(&status).unwrap_or(0);
-    let missing = missing_capabilities(mask);
+    let missing = missing_capabilities(mask, plaintext);
     if !missing.is_empty() {
         anyhow::bail!(
             "ztapid lacks capabilities {}; run it as root, or grant them (for example \
@@ -73,7 +78,7 @@ mod tests {
 
     #[test]
     fn root_mask_lacks_nothing() {
-        assert!(missing_capabilities(0x1ff_ffff_ffff).is_empty());
+        assert!(missing_capabilities(0x1ff_ffff_ffff, true).is_empty());
     }
 
     #[test]
@@ -92,7 +97,19 @@ mod tests {
     #[test]
     fn sys_admin_replaces_bpf_and_perfmon() {
         let mask = 1 << CAP_SYS_ADMIN | 1 << CAP_SYS_PTRACE | 1 << CAP_DAC_READ_SEARCH;
-        assert!(missing_capabilities(mask).is_empty());
+        assert!(missing_capabilities(mask, true).is_empty());
+        assert_eq!(
+            missing_capabilities(
+                1 << CAP_SYS_PTRACE | 1 << CAP_DAC_READ_SEARCH | 1 << CAP_BPF | 1 << CAP_PERFMON,
+                true
+            ),
+            vec!["CAP_NET_ADMIN"]
+        );
+        assert!(missing_capabilities(
+            1 << CAP_SYS_PTRACE | 1 << CAP_DAC_READ_SEARCH | 1 << CAP_BPF | 1 << CAP_PERFMON,
+            false
+        )
+        .is_empty());
     }
 
     #[test]

@@ -2,3 +2,5 @@
 //! requests and responses.
 
 pub mod http1;
+pub mod http2;
+pub mod tls_hello;

@@ -7,7 +7,7 @@ use std::{collections::VecDeque, sync::Mutex, time::Instant};
 
 use serde::Serialize;
 
-use crate::streams::StreamCounters;
+use crate::{flows::FlowCounters, streams::StreamCounters};
 
 /// Everything the pipeline counts. Loss is never hidden: each way a byte or a
 /// record can fail to become a transaction has a counter here or in the
@@ -39,6 +39,10 @@ pub struct PipelineCounters {
     pub skipped_bytes: u64,
     pub unanswered_requests: u64,
     pub orphan_responses: u64,
+    /// Cleartext TCP flows tracked now.
+    pub flows_open: u64,
+    /// Cleartext flow table and reassembly counters.
+    pub flows: FlowCounters,
 }
 
 impl PipelineCounters {

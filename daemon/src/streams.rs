@@ -11,16 +11,19 @@ use std::{net::SocketAddr, num::NonZeroUsize};
 use common::Direction;
 use lru::LruCache;
 
+use crate::capture::records::Flow;
 use crate::protocols::http1::{
     self, Detection, Exchange, Http1Connection, Http1Counters, Http1Limits, Side,
 };
 use crate::transaction::assemble::Clock;
 
-/// A TLS session: one `SSL` object in one process.
+/// A connection as the capture sources name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConnectionKey {
-    pub pid: u32,
-    pub ssl: u64,
+pub enum ConnectionKey {
+    /// A TLS session: one `SSL` object in one process.
+    Tls { pid: u32, ssl: u64 },
+    /// A cleartext TCP connection captured at the socket hooks.
+    Tcp(Flow),
 }
 
 /// Which end of the TCP connection the observed process is.
@@ -30,14 +33,25 @@ pub enum Role {
     Server,
 }
 
+/// One end of a connection as the capture sources saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointInfo {
+    pub address: Option<SocketAddr>,
+    /// Process on this node that owns the socket, when known.
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+    /// cgroup v2 id of the socket, when captured at a socket hook.
+    pub cgroup_id: Option<u64>,
+}
+
 /// What the table knows about a connection, copied onto its transactions.
+/// `local` is the end whose outgoing bytes are `Direction::Egress`: the
+/// observed process for TLS, endpoint a of the flow key for cleartext TCP.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionInfo {
-    pub pid: u32,
-    pub process: String,
     pub fd: i32,
-    pub local: Option<SocketAddr>,
-    pub remote: Option<SocketAddr>,
+    pub local: EndpointInfo,
+    pub remote: EndpointInfo,
     pub role: Option<Role>,
     pub encrypted: bool,
 }
@@ -130,6 +144,30 @@ impl ConnectionTable {
         self.counters
     }
 
+    /// Whether the connection was found not to be a parsed protocol.
+    pub fn is_unparsed(&self, key: &ConnectionKey) -> bool {
+        self.connections
+            .peek(key)
+            .is_some_and(|connection| matches!(connection.parser, ParserState::Unparsed))
+    }
+
+    /// Updates what is known about one end of a connection; `local` selects
+    /// the end (see [`ConnectionInfo`]).
+    pub fn update_endpoint(
+        &mut self,
+        key: &ConnectionKey,
+        local: bool,
+        update: impl FnOnce(&mut EndpointInfo),
+    ) {
+        if let Some(connection) = self.connections.peek_mut(key) {
+            update(if local {
+                &mut connection.info.local
+            } else {
+                &mut connection.info.remote
+            });
+        }
+    }
+
     /// The connection of `key`, created if new; a new one evicts the least
     /// recently active when the table is full.
     fn connection<'a>(
@@ -149,11 +187,29 @@ impl ConnectionTable {
             connections.put(
                 key,
                 Connection {
-                    info: ConnectionInfo {
-                        pid: key.pid,
-                        fd: -1,
-                        encrypted: true,
-                        ..ConnectionInfo::default()
+                    info: match key {
+                        ConnectionKey::Tls { pid, .. } => ConnectionInfo {
+                            fd: -1,
+                            local: EndpointInfo {
+                                pid: Some(pid),
+                                ..EndpointInfo::default()
+                            },
+                            encrypted: true,
+                            ..ConnectionInfo::default()
+                        },
+                        ConnectionKey::Tcp(flow) => ConnectionInfo {
+                            fd: -1,
+                            local: EndpointInfo {
+                                address: Some(flow.a),
+                                ..EndpointInfo::default()
+                            },
+                            remote: EndpointInfo {
+                                address: Some(flow.b),
+                                ..EndpointInfo::default()
+                            },
+                            encrypted: false,
+                            ..ConnectionInfo::default()
+                        },
                     },
                     parser: ParserState::Detecting {
                         pending: Vec::new(),
@@ -179,8 +235,8 @@ impl ConnectionTable {
         let mut out = Vec::new();
         let connection = Self::connection(&mut self.connections, &mut self.counters, key, &mut out);
         connection.info.fd = fd;
-        connection.info.local = Some(local);
-        connection.info.remote = Some(remote);
+        connection.info.local.address = Some(local);
+        connection.info.remote.address = Some(remote);
         out
     }
 
@@ -198,8 +254,8 @@ impl ConnectionTable {
         let mut out = Vec::new();
         let limits = self.limits;
         let connection = Self::connection(&mut self.connections, &mut self.counters, key, &mut out);
-        if connection.info.process.is_empty() {
-            connection.info.process = process.to_owned();
+        if connection.info.local.process.is_none() && !process.is_empty() {
+            connection.info.local.process = Some(process.to_owned());
         }
         if fd >= 0 {
             connection.info.fd = fd;

@@ -8,6 +8,11 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::{
+    streams::EndpointInfo,
+    workload::{TrafficDirection, Workload},
+};
+
 /// Application protocol a transaction was parsed from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,13 +46,50 @@ impl AuthScheme {
 }
 
 /// One end of the TCP connection a transaction travelled on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peer {
     pub address: Option<SocketAddr>,
     /// Process id on this node, when the process is local.
     pub pid: Option<u32>,
     /// Process command name, when the process is local.
     pub process: Option<String>,
+    /// Workload on this node (executable, cgroup, container, pod), when
+    /// the end is local.
+    #[serde(default)]
+    pub workload: Option<Workload>,
+}
+
+impl Peer {
+    /// The peer as the capture saw it, before workload resolution.
+    pub fn from_endpoint(endpoint: &EndpointInfo) -> Self {
+        Self {
+            address: endpoint.address,
+            pid: endpoint.pid,
+            process: endpoint.process.clone(),
+            workload: None,
+        }
+    }
+
+    /// A stable label for the inventory and the call graph: the pod, else
+    /// the container, else the executable or command name, else the IP
+    /// address. Pids are left out, because each run of a client has a new one.
+    pub fn label(&self) -> String {
+        let workload = self.workload.as_ref();
+        if let Some(workload) = workload.filter(|w| w.pod.is_some() || w.container_id.is_some()) {
+            return workload.label();
+        }
+        let executable = workload
+            .and_then(|w| w.executable.as_deref())
+            .and_then(|path| path.rsplit('/').next())
+            .filter(|name| !name.is_empty());
+        if let Some(name) = executable.or(self.process.as_deref()) {
+            return name.to_owned();
+        }
+        match self.address {
+            Some(address) => address.ip().to_string(),
+            None => "-".to_owned(),
+        }
+    }
 }
 
 /// A header as stored: credential-bearing values are replaced by a marker,
@@ -99,6 +141,9 @@ pub struct Transaction {
     pub auth: AuthScheme,
     pub client: Peer,
     pub server: Peer,
+    /// East/west, north/south or third-party, from the internal networks.
+    #[serde(default)]
+    pub direction: Option<TrafficDirection>,
     /// Id of the inventory endpoint this call was counted under.
     pub endpoint_id: String,
     pub flags: TransactionFlags,

@@ -158,7 +158,16 @@ fn output(config: &SensorConfig, record: &[u8]) {
         BPF_RB_NO_WAKEUP
     };
     match EVENTS.output::<[u8]>(record, flags as u64) {
-        Ok(()) => count(Counter::ChunksSent, 1),
+        Ok(()) => count(Counter::RecordsSent, 1),
         Err(_) => count(Counter::RingbufDrops, 1),
     }
+}
+
+/// Writes the first `len` bytes at `record`, which must point into a map
+/// value or the stack and be at least `len` bytes long.
+#[inline(always)]
+pub fn output_record(config: &SensorConfig, record: *const u8, len: usize) {
+    // SAFETY: the caller guarantees `len` readable bytes at `record`.
+    let bytes = unsafe { core::slice::from_raw_parts(record, len) };
+    output(config, bytes);
 }

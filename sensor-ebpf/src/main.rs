@@ -5,6 +5,10 @@
 //! - `syscalls`: a `sys_enter` raw tracepoint that learns which socket file
 //!   descriptor each TLS session reads and writes, while a TLS call is in
 //!   progress on that thread, and `socket` reads that socket's addresses.
+//! - `tcp`: cgroup_skb hooks that copy TCP payloads of every socket, for
+//!   cleartext protocols.
+//! - `tcp_state`: an `inet_sock_set_state` raw tracepoint that reports TCP
+//!   connections opening and closing.
 //! - `emit`: record assembly and ring-buffer output shared by both.
 #![no_std]
 #![no_main]
@@ -14,6 +18,8 @@ mod maps;
 mod openssl;
 mod socket;
 mod syscalls;
+mod tcp;
+mod tcp_state;
 
 /// Makes any reachable panic an infinite loop, which the verifier rejects at
 /// load time, so a program that could panic never runs.

@@ -6,9 +6,9 @@ use aya_ebpf::{
 };
 use common::{
     counters::COUNTER_COUNT,
-    event::ChunkScratch,
+    event::{ChunkScratch, SegmentScratch},
     maps::{SensorConfig, SessionKey},
-    Counter,
+    Counter, FlowKey,
 };
 
 /// Default ring buffer size; the daemon resizes it at load time.
@@ -19,6 +19,12 @@ const MAX_ACTIVE_CALLS: u32 = 16_384;
 
 /// TLS sessions whose socket is remembered; the least recently used go first.
 const MAX_SESSIONS: u32 = 65_536;
+
+/// Established TCP sockets whose flow key is remembered for their close.
+const MAX_ESTABLISHED: u32 = 131_072;
+
+/// TCP flows with a remembered verdict; the least recently used go first.
+const MAX_FLOWS: u32 = 131_072;
 
 /// Processes `--pid` can name.
 const MAX_FILTERED_PIDS: u32 = 1024;
@@ -47,6 +53,28 @@ pub static SESSION_FDS: LruHashMap<SessionKey, i32> = LruHashMap::with_max_entri
 
 #[map(name = "SCRATCH")]
 pub static SCRATCH: PerCpuArray<ChunkScratch> = PerCpuArray::with_max_entries(1, 0);
+
+#[map(name = "SEGMENT_SCRATCH")]
+pub static SEGMENT_SCRATCH: PerCpuArray<SegmentScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// Flow key of each established TCP socket, keyed by `struct sock` address:
+/// by the time a socket reaches CLOSE, the kernel has already cleared one
+/// of its ports, so the key is taken when it becomes ESTABLISHED.
+#[map(name = "ESTABLISHED")]
+pub static ESTABLISHED: LruHashMap<u64, EstablishedFlow> =
+    LruHashMap::with_max_entries(MAX_ESTABLISHED, 0);
+
+/// What [`ESTABLISHED`] remembers of a socket.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct EstablishedFlow {
+    pub flow: FlowKey,
+    pub local_is_a: u32,
+}
+
+/// TCP flows seen, with the daemon's verdict (`FLOW_CAPTURE`, `FLOW_IGNORE`).
+#[map(name = "FLOWS")]
+pub static FLOWS: LruHashMap<FlowKey, u32> = LruHashMap::with_max_entries(MAX_FLOWS, 0);
 
 /// Arguments of a TLS call saved at entry for its return probe.
 #[repr(C)]

@@ -284,10 +284,25 @@ pub fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
 /// The demo API server, over TLS when a certificate is given. Returns the
 /// process and its port.
 pub fn start_api_server(tls: Option<(&Path, &Path)>) -> (Process, u16) {
-    use std::io::BufRead as _;
-
     let mut command = Command::new("/usr/bin/python3");
     command.arg(fixture("api_server.py"));
+    spawn_api_server(command, tls)
+}
+
+/// The demo API server inside network namespace `netns`, listening on
+/// `bind`, in cleartext.
+pub fn start_api_server_in(netns: &NetNs, bind: &str) -> (Process, u16) {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", &netns.name, "/usr/bin/python3"])
+        .arg(fixture("api_server.py"))
+        .args(["--bind", bind]);
+    spawn_api_server(command, None)
+}
+
+fn spawn_api_server(mut command: Command, tls: Option<(&Path, &Path)>) -> (Process, u16) {
+    use std::io::BufRead as _;
+
     if let Some((cert, key)) = tls {
         command.arg("--cert").arg(cert).arg("--key").arg(key);
     }
@@ -318,4 +333,76 @@ pub fn find_endpoint<'a>(
         endpoint["method"].as_str() == Some(method)
             && endpoint["path_template"].as_str() == Some(path_template)
     })
+}
+
+/// A network namespace deleted on drop, with its veth ends.
+pub struct NetNs {
+    pub name: String,
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip")
+        .args(args)
+        .status()
+        .expect("iproute2 must be installed (scripts/setup.sh)");
+    assert!(status.success(), "ip {args:?} failed with {status}");
+}
+
+impl NetNs {
+    /// Creates namespace `ztapi-LABEL-PID` with its loopback up.
+    pub fn new(label: &str) -> Self {
+        let name = format!("ztapi-{label}-{}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", &name]);
+        let namespace = Self { name };
+        namespace.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        namespace
+    }
+
+    /// Runs a command inside the namespace and asserts success.
+    pub fn exec_ok(&self, command: &[&str]) {
+        let mut args = vec!["netns", "exec", &self.name];
+        args.extend_from_slice(command);
+        ip(&args);
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+
+    /// Joins `self` and `peer` with a veth pair, `address`/24 on this side
+    /// and `peer_address`/24 on the other.
+    pub fn link(&self, peer: &NetNs, tag: &str, address: &str, peer_address: &str) {
+        let here = format!("zt{tag}a{}", std::process::id() % 100_000);
+        let there = format!("zt{tag}b{}", std::process::id() % 100_000);
+        ip(&["link", "add", &here, "type", "veth", "peer", "name", &there]);
+        ip(&["link", "set", &here, "netns", &self.name]);
+        ip(&["link", "set", &there, "netns", &peer.name]);
+        self.exec_ok(&["ip", "addr", "add", &format!("{address}/24"), "dev", &here]);
+        peer.exec_ok(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{peer_address}/24"),
+            "dev",
+            &there,
+        ]);
+        self.exec_ok(&["ip", "link", "set", &here, "up"]);
+        peer.exec_ok(&["ip", "link", "set", &there, "up"]);
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes the veth ends inside it.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }

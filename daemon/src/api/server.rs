@@ -169,6 +169,15 @@ fn answer(shared: &Shared, sensor: &Mutex<Sensor>, started: Instant, request: Re
             ok_response(report)
         }
         Request::Endpoints => ok_response(shared.inventory().endpoints()),
+        Request::Graph => ok_response(super::call_graph(&shared.inventory().endpoints())),
+        Request::Connections => {
+            let flows = shared
+                .encrypted_flows
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
+            ok_response(flows)
+        }
         Request::Transactions { limit, endpoint } => {
             let limit = limit
                 .unwrap_or(DEFAULT_TRANSACTION_LIMIT)

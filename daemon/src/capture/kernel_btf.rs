@@ -246,7 +246,9 @@ impl KernelBtf {
             sock_family: self.field_offset("sock_common", "skc_family")?,
             sock_v6_daddr: self.field_offset("sock_common", "skc_v6_daddr")?,
             sock_v6_rcv_saddr: self.field_offset("sock_common", "skc_v6_rcv_saddr")?,
-            reserved: 0,
+            sock_protocol: self.field_offset("sock", "sk_protocol")?,
+            tcp_bytes_received: self.field_offset("tcp_sock", "bytes_received")?,
+            tcp_bytes_acked: self.field_offset("tcp_sock", "bytes_acked")?,
         })
     }
 }

@@ -6,7 +6,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use common::{ChunkHeader, Direction, EventKind, SessionEnd, SessionSocket};
+use common::{
+    ChunkHeader, Direction, EventKind, FlowKey, SegmentHeader, SessionEnd, SessionSocket,
+    TcpStateChange,
+};
 
 /// Plaintext moved by one TLS call, or one part of it.
 #[derive(Clone, Debug)]
@@ -45,6 +48,80 @@ pub enum CaptureEvent {
         ssl: u64,
         timestamp_ns: u64,
     },
+    Segment(Segment),
+    TcpState(TcpState),
+}
+
+/// A TCP connection's two endpoints, in the order of [`FlowKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Flow {
+    pub a: SocketAddr,
+    pub b: SocketAddr,
+}
+
+impl Flow {
+    /// Decodes a kernel flow key.
+    pub fn from_key(key: &FlowKey) -> Result<Self, RecordError> {
+        Ok(Self {
+            a: socket_address(key.family, &key.addr_a, key.port_a)?,
+            b: socket_address(key.family, &key.addr_b, key.port_b)?,
+        })
+    }
+
+    /// The kernel key of this flow, for verdicts written to the `FLOWS` map.
+    pub fn to_key(&self) -> FlowKey {
+        fn parts(address: SocketAddr) -> (u16, [u8; 16]) {
+            let mut bytes = [0u8; 16];
+            match address.ip() {
+                IpAddr::V4(ip) => {
+                    bytes[..4].copy_from_slice(&ip.octets());
+                    (2, bytes)
+                }
+                IpAddr::V6(ip) => (10, ip.octets()),
+            }
+        }
+        let (family, addr_a) = parts(self.a);
+        let (_, addr_b) = parts(self.b);
+        FlowKey {
+            addr_a,
+            addr_b,
+            port_a: self.a.port(),
+            port_b: self.b.port(),
+            family,
+            reserved: 0,
+        }
+    }
+}
+
+/// TCP payload captured at a socket hook.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    /// The packet left a local socket (true) or arrived at one.
+    pub egress: bool,
+    pub timestamp_ns: u64,
+    pub flow: Flow,
+    pub a_to_b: bool,
+    pub seq: u32,
+    /// Payload bytes of this record's part of the packet on the wire.
+    pub wire_len: u32,
+    pub tcp_flags: u8,
+    pub cgroup_id: u64,
+    pub socket_cookie: u64,
+    /// Sending process, for egress records; 0 otherwise.
+    pub pid: u32,
+    pub process: String,
+    pub data: Vec<u8>,
+}
+
+/// A TCP connection reached ESTABLISHED or CLOSE.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpState {
+    pub established: bool,
+    pub timestamp_ns: u64,
+    pub flow: Flow,
+    pub local_is_a: bool,
+    pub bytes_received: u64,
+    pub bytes_acked: u64,
 }
 
 /// Why a record was rejected.
@@ -128,6 +205,50 @@ pub fn decode(bytes: &[u8]) -> Result<CaptureEvent, RecordError> {
                 ssl: record.ssl,
                 timestamp_ns: record.timestamp_ns,
             })
+        }
+        EventKind::TcpSegment => {
+            let header: SegmentHeader = read_struct(bytes)?;
+            let payload = &bytes[std::mem::size_of::<SegmentHeader>()..];
+            if header.data_len as usize > payload.len() {
+                return Err(RecordError::BadLength {
+                    declared: header.data_len,
+                    carried: payload.len(),
+                });
+            }
+            // The record's share of the packet: its own bytes, plus the cut
+            // tail when it is the packet's last record.
+            let after_offset = header.wire_len.saturating_sub(header.packet_offset);
+            let is_last = header.packet_offset + header.data_len >= header.captured_len;
+            let wire_len = if is_last {
+                after_offset
+            } else {
+                header.data_len
+            };
+            Ok(CaptureEvent::Segment(Segment {
+                egress: header.hook == 0,
+                timestamp_ns: header.timestamp_ns,
+                flow: Flow::from_key(&header.flow)?,
+                a_to_b: header.a_to_b != 0,
+                seq: header.seq,
+                wire_len,
+                tcp_flags: header.tcp_flags as u8,
+                cgroup_id: header.cgroup_id,
+                socket_cookie: header.socket_cookie,
+                pid: header.pid,
+                process: process_name(&header.comm),
+                data: payload[..header.data_len as usize].to_vec(),
+            }))
+        }
+        EventKind::TcpState => {
+            let record: TcpStateChange = read_struct(bytes)?;
+            Ok(CaptureEvent::TcpState(TcpState {
+                established: record.new_state == 1,
+                timestamp_ns: record.timestamp_ns,
+                flow: Flow::from_key(&record.flow)?,
+                local_is_a: record.local_is_a != 0,
+                bytes_received: record.bytes_received,
+                bytes_acked: record.bytes_acked,
+            }))
         }
         EventKind::TlsSessionSocket => {
             let record: SessionSocket = read_struct(bytes)?;

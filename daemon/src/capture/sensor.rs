@@ -10,12 +10,15 @@ use std::{
 use anyhow::{bail, Context as _};
 use aya::{
     maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{uprobe::UProbeScope, RawTracePoint, UProbe},
+    programs::{
+        uprobe::UProbeScope, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, RawTracePoint,
+        UProbe,
+    },
     Ebpf, EbpfLoader,
 };
 use common::{
-    maps::{SensorConfig, CONFIG_MAP, COUNTERS_MAP, EVENTS_MAP, PID_FILTER_MAP},
-    Counter,
+    maps::{SensorConfig, CONFIG_MAP, COUNTERS_MAP, EVENTS_MAP, FLOWS_MAP, PID_FILTER_MAP},
+    Counter, FlowKey,
 };
 use serde::Serialize;
 use tracing::{info, warn};
@@ -49,7 +52,11 @@ const REQUIRED_SYMBOLS: &[&str] = &["SSL_write", "SSL_read"];
 pub struct SensorSettings {
     pub ring_buffer_bytes: u32,
     pub max_call_bytes: u32,
+    pub max_packet_bytes: u32,
     pub pids: Vec<u32>,
+    /// cgroup v2 mount where the cleartext TCP hooks attach; `None`
+    /// disables cleartext capture.
+    pub cgroup_root: Option<std::path::PathBuf>,
 }
 
 /// A hooked library, as `ztapi status` shows it.
@@ -79,6 +86,9 @@ pub struct Sensor {
 /// The pieces the capture thread takes from the sensor.
 pub struct SensorStreams {
     pub events: RingBuf<MapData>,
+    /// Flow verdicts the pipeline writes (see `common::event::FLOW_IGNORE`);
+    /// taken by the daemon when it builds the pipeline.
+    pub flows_for_pipeline: Option<BpfHashMap<MapData, FlowKey, u32>>,
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
 
@@ -121,10 +131,10 @@ impl Sensor {
             pid_filter: u32::from(!settings.pids.is_empty()),
             daemon_pid: std::process::id(),
             max_call_bytes: settings.max_call_bytes,
+            max_packet_bytes: settings.max_packet_bytes,
             // Wake the daemon early once an eighth of the buffer is pending,
             // so a burst is drained before the buffer fills.
             wakeup_threshold: settings.ring_buffer_bytes / 8,
-            reserved: 0,
             offsets: offsets.unwrap_or_default(),
         };
         let mut config_map: Array<_, SensorConfig> =
@@ -155,6 +165,41 @@ impl Sensor {
             .context("attaching the sys_enter raw tracepoint failed")?;
         info!(program = "sys_enter", "attached raw tracepoint");
 
+        let program: &mut RawTracePoint = ebpf
+            .program_mut("inet_sock_set_state")
+            .context("inet_sock_set_state program missing")?
+            .try_into()?;
+        program
+            .load()
+            .context("the verifier rejected inet_sock_set_state")?;
+        program
+            .attach("inet_sock_set_state")
+            .context("attaching the inet_sock_set_state raw tracepoint failed")?;
+        info!(program = "inet_sock_set_state", "attached raw tracepoint");
+
+        if let Some(root) = &settings.cgroup_root {
+            let cgroup = std::fs::File::open(root)
+                .with_context(|| format!("cannot open the cgroup v2 root {}", root.display()))?;
+            for (name, attach_type) in [
+                ("tcp_egress", CgroupSkbAttachType::Egress),
+                ("tcp_ingress", CgroupSkbAttachType::Ingress),
+            ] {
+                let program: &mut CgroupSkb = ebpf
+                    .program_mut(name)
+                    .context("cgroup_skb program missing")?
+                    .try_into()?;
+                program
+                    .load()
+                    .with_context(|| format!("the verifier rejected {name}"))?;
+                program
+                    .attach(&cgroup, attach_type, CgroupAttachMode::Single)
+                    .with_context(|| format!("attaching {name} to {} failed", root.display()))?;
+                info!(program = name, cgroup = %root.display(), "attached cgroup_skb");
+            }
+        } else {
+            info!("cleartext TCP capture is disabled");
+        }
+
         let mut loaded = std::collections::BTreeSet::new();
         for (name, _) in OPENSSL_HOOKS {
             if loaded.insert(*name) {
@@ -169,6 +214,7 @@ impl Sensor {
         }
 
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).context("EVENTS map missing")?)?;
+        let flows = BpfHashMap::try_from(ebpf.take_map(FLOWS_MAP).context("FLOWS map missing")?)?;
         let counters = PerCpuArray::try_from(
             ebpf.take_map(COUNTERS_MAP)
                 .context("COUNTERS map missing")?,
@@ -181,7 +227,14 @@ impl Sensor {
             failed: BTreeMap::new(),
             socket_offsets_found: offsets.is_some(),
         };
-        Ok((sensor, SensorStreams { events, logger }))
+        Ok((
+            sensor,
+            SensorStreams {
+                events,
+                flows_for_pipeline: Some(flows),
+                logger,
+            },
+        ))
     }
 
     /// Whether `id` is hooked already or failed before.
@@ -281,4 +334,27 @@ pub fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Finds the cgroup v2 mount in `/proc/self/mountinfo`: the unified
+/// hierarchy is `/sys/fs/cgroup` on most current systems and
+/// `/sys/fs/cgroup/unified` on hybrid ones.
+pub fn find_cgroup2_root() -> Option<std::path::PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    parse_cgroup2_mount(&mountinfo)
+}
+
+/// The mount point of the first cgroup2 file system in mountinfo text.
+pub fn parse_cgroup2_mount(mountinfo: &str) -> Option<std::path::PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
+        let (before, after) = line.split_once(" - ")?;
+        if after.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        before
+            .split_whitespace()
+            .nth(4)
+            .map(std::path::PathBuf::from)
+    })
 }

@@ -1,11 +1,22 @@
 //! Per-endpoint counters: what the inventory accumulates for each endpoint,
 //! and how two endpoints' counters merge when a learned rule joins them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::latency::LatencyHistogram;
 use super::{EndpointKey, EndpointSummary};
-use crate::transaction::{AuthScheme, Protocol, Transaction};
+use crate::{
+    transaction::{AuthScheme, Protocol, Transaction},
+    workload::TrafficDirection,
+};
+
+/// Distinct callers or servers remembered per endpoint; further ones are
+/// counted under [`OTHER_PEERS`].
+pub const MAX_PEERS_PER_ENDPOINT: usize = 32;
+/// Label of the calls from peers past [`MAX_PEERS_PER_ENDPOINT`].
+pub const OTHER_PEERS: &str = "(other)";
 
 /// Calls per class of response status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +83,15 @@ pub(super) struct EndpointStats {
     pub(super) auth_schemes: Vec<AuthScheme>,
     /// Tick of the endpoint's last call, for least-recently-seen eviction.
     pub(super) recency: u64,
+    /// Sorted and without duplicates.
+    #[serde(default)]
+    pub(super) directions: Vec<TrafficDirection>,
+    /// Calls per workload (or address) serving the endpoint.
+    #[serde(default)]
+    pub(super) servers: BTreeMap<String, u64>,
+    /// Calls per workload (or address) calling the endpoint.
+    #[serde(default)]
+    pub(super) callers: BTreeMap<String, u64>,
 }
 
 impl EndpointStats {
@@ -89,6 +109,9 @@ impl EndpointStats {
             latency: LatencyHistogram::new(),
             auth_schemes: Vec::new(),
             recency: 0,
+            directions: Vec::new(),
+            servers: BTreeMap::new(),
+            callers: BTreeMap::new(),
         }
     }
 
@@ -111,6 +134,14 @@ impl EndpointStats {
         if tx.status.is_some() {
             self.latency.record(tx.latency_us);
         }
+
+        if let Some(direction) = tx.direction {
+            if let Err(position) = self.directions.binary_search(&direction) {
+                self.directions.insert(position, direction);
+            }
+        }
+        count_peer(&mut self.servers, tx.server.label(), 1);
+        count_peer(&mut self.callers, tx.client.label(), 1);
     }
 
     /// Adds the counts of `other` into this endpoint. The key and recency
@@ -131,6 +162,18 @@ impl EndpointStats {
 
         self.status_classes.merge(&other.status_classes);
         self.latency.merge(&other.latency);
+
+        for &direction in &other.directions {
+            if let Err(position) = self.directions.binary_search(&direction) {
+                self.directions.insert(position, direction);
+            }
+        }
+        for (label, calls) in &other.servers {
+            count_peer(&mut self.servers, label.clone(), *calls);
+        }
+        for (label, calls) in &other.callers {
+            count_peer(&mut self.callers, label.clone(), *calls);
+        }
     }
 
     /// Returns the public view of this endpoint, under `id`.
@@ -151,8 +194,27 @@ impl EndpointStats {
             latency_p90_us: self.latency.percentile(0.90),
             latency_p99_us: self.latency.percentile(0.99),
             auth_schemes: self.auth_schemes.clone(),
+            directions: self.directions.clone(),
+            servers: self
+                .servers
+                .iter()
+                .map(|(label, calls)| (label.clone(), *calls))
+                .collect(),
+            callers: self
+                .callers
+                .iter()
+                .map(|(label, calls)| (label.clone(), *calls))
+                .collect(),
         }
     }
+}
+
+/// Adds `calls` to `label`, or to [`OTHER_PEERS`] when the map is full.
+fn count_peer(peers: &mut BTreeMap<String, u64>, label: String, calls: u64) {
+    let full = peers.len() >= MAX_PEERS_PER_ENDPOINT && !peers.contains_key(&label);
+    let label = if full { OTHER_PEERS.to_owned() } else { label };
+    let entry = peers.entry(label).or_insert(0);
+    *entry = entry.saturating_add(calls);
 }
 
 fn add_protocol(protocols: &mut Vec<Protocol>, protocol: Protocol) {

@@ -2,11 +2,7 @@ use super::*;
 use crate::transaction::{AuthScheme, Peer, Protocol, TransactionFlags};
 
 fn transaction(id: u64, endpoint_id: &str, started_at_ms: u64) -> Transaction {
-    let peer = Peer {
-        address: None,
-        pid: None,
-        process: None,
-    };
+    let peer = Peer::default();
     Transaction {
         id,
         started_at_ms,
@@ -25,6 +21,7 @@ fn transaction(id: u64, endpoint_id: &str, started_at_ms: u64) -> Transaction {
         auth: AuthScheme::None,
         client: peer.clone(),
         server: peer,
+        direction: None,
         endpoint_id: endpoint_id.to_owned(),
         flags: TransactionFlags::default(),
     }

@@ -141,16 +141,8 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
     let response = item.exchange.response.as_ref();
     let info = &item.info;
 
-    let local = Peer {
-        address: info.local,
-        pid: Some(info.pid),
-        process: Some(info.process.clone()),
-    };
-    let remote = Peer {
-        address: info.remote,
-        pid: None,
-        process: None,
-    };
+    let local = Peer::from_endpoint(&info.local);
+    let remote = Peer::from_endpoint(&info.remote);
     let (client, server) = match info.role {
         Some(Role::Server) => (remote, local),
         _ => (local, remote),
@@ -195,6 +187,7 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
         auth: auth_scheme(&request.headers),
         client,
         server,
+        direction: None,
         endpoint_id: String::new(),
         flags: TransactionFlags {
             truncated: item.lost_bytes

@@ -1,0 +1,476 @@
+//! A streaming JSON walker that hands every string and number to a visitor
+//! with its path, its field-name evidence and its position in the body.
+//!
+//! It is a strict RFC 8259 tokenizer (structure, escapes and literals are
+//! checked) with an explicit stack, so deep nesting cannot overflow the
+//! thread's stack. It does not build a tree: strings without escapes are
+//! borrowed from the body, found with `memchr`, and only escaped strings
+//! are copied. Two relaxations: control characters inside strings and
+//! invalid UTF-8 are accepted, since neither changes what a value contains,
+//! and several top-level values may follow each other (JSON Lines).
+
+use std::ops::Range;
+
+use super::field_names::{classify_field, CustomFieldNames, FieldInfo};
+
+/// Maximum nesting depth. Deeper documents are reported as invalid and
+/// scanned as plain text, which bounds the walker's memory.
+pub const MAX_DEPTH: usize = 512;
+
+/// A string or number value, as the visitor sees it.
+pub struct JsonValue<'a> {
+    /// The value: a string's content after unescaping, or a number's text.
+    pub bytes: &'a [u8],
+    pub field: &'a FieldInfo,
+    /// Path such as `$.customer.emails[*]`.
+    pub path: &'a str,
+    /// Range of the value in the body: a string's content between the
+    /// quotes, or the number.
+    pub raw: Range<usize>,
+    /// Whether `bytes` is the body's bytes at `raw` unchanged, so offsets in
+    /// `bytes` are offsets from `raw.start`. False for strings with escapes.
+    pub verbatim: bool,
+}
+
+/// Why a walk stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonError {
+    /// The body is not JSON: a byte at `offset` cannot continue the document.
+    Syntax { offset: usize },
+    /// The body ends inside a value, as when a capture or the scan budget
+    /// cut it. Values before `offset` were visited; the value that starts at
+    /// `offset` was not.
+    Truncated { offset: usize },
+}
+
+/// One open object or array.
+struct Frame {
+    is_object: bool,
+    /// Length of the path before this container's own segment was added.
+    path_len: usize,
+    /// Evidence of the name this container is the value of.
+    context: FieldInfo,
+    /// Evidence of the current key, for objects.
+    current: FieldInfo,
+}
+
+/// What the walker expects next.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Value,
+    /// The first key of an object, or its closing brace.
+    KeyOrEnd,
+    Key,
+    Colon,
+    /// A comma or the container's closing bracket.
+    CommaOrEnd,
+    /// The first value of an array, or its closing bracket.
+    ValueOrEnd,
+}
+
+/// Walks `body` and calls `visit` for each string and number value.
+pub fn walk_json(
+    body: &[u8],
+    custom_fields: &CustomFieldNames,
+    mut visit: impl FnMut(&JsonValue<'_>),
+) -> Result<(), JsonError> {
+    let mut walker = Walker {
+        body,
+        position: 0,
+        path: String::from("$"),
+        stack: Vec::new(),
+        scratch: Vec::new(),
+        key_scratch: Vec::new(),
+        root: FieldInfo::default(),
+        custom_fields,
+    };
+    walker.run(&mut visit)
+}
+
+struct Walker<'b, 'c> {
+    body: &'b [u8],
+    position: usize,
+    path: String,
+    stack: Vec<Frame>,
+    /// Unescaped string values.
+    scratch: Vec<u8>,
+    /// Unescaped keys.
+    key_scratch: Vec<u8>,
+    root: FieldInfo,
+    custom_fields: &'c CustomFieldNames,
+}
+
+impl Walker<'_, '_> {
+    fn run(&mut self, visit: &mut impl FnMut(&JsonValue<'_>)) -> Result<(), JsonError> {
+        let mut expect = Expect::Value;
+        loop {
+            self.skip_whitespace();
+            let Some(&byte) = self.body.get(self.position) else {
+                return if expect == Expect::CommaOrEnd && self.stack.is_empty() {
+                    Ok(())
+                } else {
+                    Err(JsonError::Truncated {
+                        offset: self.position,
+                    })
+                };
+            };
+            let start = self.position;
+
+            expect = match expect {
+                Expect::Value | Expect::ValueOrEnd => {
+                    if expect == Expect::ValueOrEnd && byte == b']' {
+                        self.position += 1;
+                        self.close(false)?
+                    } else {
+                        self.value(byte, visit)?
+                    }
+                }
+                Expect::KeyOrEnd | Expect::Key => {
+                    if expect == Expect::KeyOrEnd && byte == b'}' {
+                        self.position += 1;
+                        self.close(true)?
+                    } else if byte == b'"' {
+                        self.key()?;
+                        Expect::Colon
+                    } else {
+                        return Err(JsonError::Syntax { offset: start });
+                    }
+                }
+                Expect::Colon => {
+                    if byte != b':' {
+                        return Err(JsonError::Syntax { offset: start });
+                    }
+                    self.position += 1;
+                    Expect::Value
+                }
+                Expect::CommaOrEnd => {
+                    match (self.stack.last().map(|frame| frame.is_object), byte) {
+                        // Another top-level value: JSON Lines or concatenated JSON.
+                        (None, _) => Expect::Value,
+                        (Some(true), b',') => {
+                            self.position += 1;
+                            Expect::Key
+                        }
+                        (Some(false), b',') => {
+                            self.position += 1;
+                            Expect::Value
+                        }
+                        (Some(true), b'}') => {
+                            self.position += 1;
+                            self.close(true)?
+                        }
+                        (Some(false), b']') => {
+                            self.position += 1;
+                            self.close(false)?
+                        }
+                        _ => return Err(JsonError::Syntax { offset: start }),
+                    }
+                }
+            };
+        }
+    }
+
+    /// Handles a value that starts with `byte` and returns what follows it.
+    fn value(
+        &mut self,
+        byte: u8,
+        visit: &mut impl FnMut(&JsonValue<'_>),
+    ) -> Result<Expect, JsonError> {
+        let start = self.position;
+        match byte {
+            b'{' | b'[' => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(JsonError::Syntax { offset: start });
+                }
+                self.position += 1;
+                let context = self.current_field();
+                let path_len = self.path.len();
+                let is_object = byte == b'{';
+                if !is_object {
+                    self.path.push_str("[*]");
+                }
+                self.stack.push(Frame {
+                    is_object,
+                    path_len,
+                    context,
+                    current: FieldInfo::default(),
+                });
+                Ok(if is_object {
+                    Expect::KeyOrEnd
+                } else {
+                    Expect::ValueOrEnd
+                })
+            }
+            b'"' => {
+                self.position += 1;
+                let (raw, verbatim) = self.string(false)?;
+                let field = self.current_field();
+                let bytes = if verbatim {
+                    &self.body[raw.clone()]
+                } else {
+                    &self.scratch[..]
+                };
+                visit(&JsonValue {
+                    bytes,
+                    field: &field,
+                    path: &self.path,
+                    raw,
+                    verbatim,
+                });
+                Ok(Expect::CommaOrEnd)
+            }
+            b'-' | b'0'..=b'9' => {
+                let raw = self.number()?;
+                let field = self.current_field();
+                visit(&JsonValue {
+                    bytes: &self.body[raw.clone()],
+                    field: &field,
+                    path: &self.path,
+                    raw,
+                    verbatim: true,
+                });
+                Ok(Expect::CommaOrEnd)
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => Err(JsonError::Syntax { offset: start }),
+        }
+    }
+
+    /// Evidence for a value at the current position: the current key's in an
+    /// object, the array's own name in an array, nothing at the top level.
+    fn current_field(&self) -> FieldInfo {
+        match self.stack.last() {
+            Some(frame) if frame.is_object => frame.current,
+            Some(frame) => frame.context,
+            None => self.root,
+        }
+    }
+
+    fn close(&mut self, is_object: bool) -> Result<Expect, JsonError> {
+        let offset = self.position - 1;
+        let frame = self.stack.pop().ok_or(JsonError::Syntax { offset })?;
+        if frame.is_object != is_object {
+            return Err(JsonError::Syntax { offset });
+        }
+        self.path.truncate(frame.path_len);
+        Ok(Expect::CommaOrEnd)
+    }
+
+    /// Reads a key, sets the path segment and classifies the name.
+    fn key(&mut self) -> Result<(), JsonError> {
+        self.position += 1;
+        let (raw, verbatim) = self.string(true)?;
+        let frame = self
+            .stack
+            .last_mut()
+            .ok_or(JsonError::Syntax { offset: raw.start })?;
+        let key: &[u8] = if verbatim {
+            &self.body[raw]
+        } else {
+            &self.key_scratch
+        };
+
+        self.path.truncate(frame.path_len);
+        push_path_segment(&mut self.path, key);
+        frame.current = classify_field(key, &frame.context, self.custom_fields);
+        Ok(())
+    }
+
+    /// Reads a string whose opening quote was consumed. Returns the range of
+    /// its content and whether the content is verbatim; otherwise the
+    /// unescaped content is in `key_scratch` or `scratch`.
+    fn string(&mut self, is_key: bool) -> Result<(Range<usize>, bool), JsonError> {
+        let start = self.position;
+        let body = self.body;
+
+        let first = memchr::memchr2(b'"', b'\\', &body[start..])
+            .ok_or(JsonError::Truncated { offset: start - 1 })?;
+        if body[start + first] == b'"' {
+            self.position = start + first + 1;
+            return Ok((start..start + first, true));
+        }
+
+        let output = if is_key {
+            &mut self.key_scratch
+        } else {
+            &mut self.scratch
+        };
+        output.clear();
+        let mut index = start;
+        loop {
+            let offset = memchr::memchr2(b'"', b'\\', &body[index..])
+                .ok_or(JsonError::Truncated { offset: start - 1 })?;
+            output.extend_from_slice(&body[index..index + offset]);
+            index += offset;
+            if body[index] == b'"' {
+                self.position = index + 1;
+                return Ok((start..index, false));
+            }
+            index = unescape(body, index, output).map_err(|error| match error {
+                JsonError::Truncated { .. } => JsonError::Truncated { offset: start - 1 },
+                syntax => syntax,
+            })?;
+        }
+    }
+
+    fn number(&mut self) -> Result<Range<usize>, JsonError> {
+        let start = self.position;
+        let body = self.body;
+        let mut index = start;
+        let digits = |index: &mut usize| {
+            let from = *index;
+            while *index < body.len() && body[*index].is_ascii_digit() {
+                *index += 1;
+            }
+            *index - from
+        };
+
+        if body[index] == b'-' {
+            index += 1;
+        }
+        let integer_start = index;
+        let integer = digits(&mut index);
+        if integer == 0 || (integer > 1 && body[integer_start] == b'0') {
+            return Err(self.number_error(index));
+        }
+        if body.get(index) == Some(&b'.') {
+            index += 1;
+            if digits(&mut index) == 0 {
+                return Err(self.number_error(index));
+            }
+        }
+        if matches!(body.get(index), Some(b'e' | b'E')) {
+            index += 1;
+            if matches!(body.get(index), Some(b'+' | b'-')) {
+                index += 1;
+            }
+            if digits(&mut index) == 0 {
+                return Err(self.number_error(index));
+            }
+        }
+        self.position = index;
+        Ok(start..index)
+    }
+
+    fn number_error(&self, index: usize) -> JsonError {
+        if index >= self.body.len() {
+            JsonError::Truncated {
+                offset: self.position,
+            }
+        } else {
+            JsonError::Syntax { offset: index }
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<Expect, JsonError> {
+        let rest = &self.body[self.position..];
+        if rest.starts_with(word) {
+            self.position += word.len();
+            Ok(Expect::CommaOrEnd)
+        } else if word.starts_with(rest) {
+            Err(JsonError::Truncated {
+                offset: self.position,
+            })
+        } else {
+            Err(JsonError::Syntax {
+                offset: self.position,
+            })
+        }
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.body.get(self.position) {
+            self.position += 1;
+        }
+    }
+}
+
+/// Decodes the escape sequence at `body[index]` (a backslash) into `output`
+/// and returns the index after it.
+fn unescape(body: &[u8], index: usize, output: &mut Vec<u8>) -> Result<usize, JsonError> {
+    let escaped = *body
+        .get(index + 1)
+        .ok_or(JsonError::Truncated { offset: index })?;
+    let simple = match escaped {
+        b'"' => Some(b'"'),
+        b'\\' => Some(b'\\'),
+        b'/' => Some(b'/'),
+        b'b' => Some(0x08),
+        b'f' => Some(0x0c),
+        b'n' => Some(b'\n'),
+        b'r' => Some(b'\r'),
+        b't' => Some(b'\t'),
+        b'u' => None,
+        _ => return Err(JsonError::Syntax { offset: index + 1 }),
+    };
+    if let Some(byte) = simple {
+        output.push(byte);
+        return Ok(index + 2);
+    }
+
+    let unit = hex_unit(body, index + 2)?;
+    let mut next = index + 6;
+    let code_point = if (0xD800..0xDC00).contains(&unit) {
+        // A high surrogate must be followed by `\u` and a low surrogate;
+        // an unpaired one becomes U+FFFD.
+        if body.get(next) == Some(&b'\\') && body.get(next + 1) == Some(&b'u') {
+            let low = hex_unit(body, next + 2)?;
+            if (0xDC00..0xE000).contains(&low) {
+                next += 6;
+                0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+            } else {
+                0xFFFD
+            }
+        } else {
+            0xFFFD
+        }
+    } else if (0xDC00..0xE000).contains(&unit) {
+        0xFFFD
+    } else {
+        unit
+    };
+
+    let character = char::from_u32(code_point).unwrap_or(char::REPLACEMENT_CHARACTER);
+    let mut buffer = [0u8; 4];
+    output.extend_from_slice(character.encode_utf8(&mut buffer).as_bytes());
+    Ok(next)
+}
+
+fn hex_unit(body: &[u8], start: usize) -> Result<u32, JsonError> {
+    let digits = body
+        .get(start..start + 4)
+        .ok_or(JsonError::Truncated { offset: start })?;
+    let mut unit = 0u32;
+    for (offset, &digit) in digits.iter().enumerate() {
+        let value = (digit as char).to_digit(16).ok_or(JsonError::Syntax {
+            offset: start + offset,
+        })?;
+        unit = unit * 16 + value;
+    }
+    Ok(unit)
+}
+
+/// Appends `.key`, or `['key']` when the key is not a plain identifier.
+fn push_path_segment(path: &mut String, key: &[u8]) {
+    let plain = !key.is_empty()
+        && key
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
+    if plain {
+        path.push('.');
+        // Plain keys are ASCII, so the conversion cannot fail.
+        path.push_str(std::str::from_utf8(key).unwrap_or_default());
+        return;
+    }
+
+    path.push_str("['");
+    for character in String::from_utf8_lossy(key).chars() {
+        if character == '\'' || character == '\\' {
+            path.push('\\');
+        }
+        path.push(character);
+    }
+    path.push_str("']");
+}
