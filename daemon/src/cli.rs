@@ -98,8 +98,10 @@ pub fn run(args: CliArgs) -> ExitCode {
         Command::Graph { dot } => {
             serde_json::from_value(data).map(|edges: Vec<GraphEdge>| print_graph(&edges, dot))
         }
-        Command::Connections => serde_json::from_value(data)
-            .map(|flows: Vec<serde_json::Value>| print_connections(&flows)),
+        Command::Connections => {
+            print_connections(&data);
+            Ok(())
+        }
     };
     match printed {
         Ok(()) => ExitCode::SUCCESS,
@@ -406,34 +408,68 @@ fn print_graph(edges: &[GraphEdge], dot: bool) {
     println!("{rows}");
 }
 
-fn print_connections(flows: &[serde_json::Value]) {
-    if flows.is_empty() {
-        println!("no TLS connections seen on the wire yet");
+fn print_connections(data: &serde_json::Value) {
+    let empty = Vec::new();
+    let encrypted = data["encrypted"].as_array().unwrap_or(&empty);
+    let closed = data["closed"].as_array().unwrap_or(&empty);
+    let text = |value: &serde_json::Value, key: &str| match &value[key] {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+
+    println!("TLS connections seen on the wire:");
+    if encrypted.is_empty() {
+        println!("  none yet");
+    } else {
+        let mut rows = table(&[
+            "CLIENT",
+            "SERVER",
+            "SERVER NAME",
+            "PROCESS",
+            "PLAINTEXT SEEN",
+        ]);
+        for flow in encrypted {
+            let process = match (flow["client_process"].as_str(), flow["client_pid"].as_u64()) {
+                (Some(process), Some(pid)) => format!("{process}[{pid}]"),
+                _ => "-".to_owned(),
+            };
+            let decrypted = flow["decrypted"].as_bool() == Some(true);
+            rows.add_row(vec![
+                Cell::new(text(flow, "client")),
+                Cell::new(text(flow, "server")),
+                Cell::new(text(flow, "server_name")),
+                Cell::new(process),
+                Cell::new(if decrypted { "yes" } else { "no (hidden)" }),
+            ]);
+        }
+        println!("{rows}");
+    }
+
+    println!();
+    println!("recently closed TCP connections:");
+    if closed.is_empty() {
+        println!("  none yet");
         return;
     }
     let mut rows = table(&[
-        "CLIENT",
-        "SERVER",
-        "SERVER NAME",
-        "PROCESS",
-        "PLAINTEXT SEEN",
+        "A",
+        "B",
+        "OPENED",
+        "DURATION MS",
+        "BYTES A>B",
+        "BYTES B>A",
+        "KIND",
     ]);
-    for flow in flows {
-        let text = |key: &str| flow[key].as_str().unwrap_or("-").to_owned();
-        let process = match (flow["client_process"].as_str(), flow["client_pid"].as_u64()) {
-            (Some(process), Some(pid)) => format!("{process}[{pid}]"),
-            _ => "-".to_owned(),
-        };
+    for connection in closed {
         rows.add_row(vec![
-            Cell::new(text("client")),
-            Cell::new(text("server")),
-            Cell::new(text("server_name")),
-            Cell::new(process),
-            Cell::new(if flow["decrypted"].as_bool() == Some(true) {
-                "yes"
-            } else {
-                "no (hidden)"
-            }),
+            Cell::new(text(connection, "a")),
+            Cell::new(text(connection, "b")),
+            Cell::new(format_time(connection["opened_ms"].as_u64().unwrap_or(0))),
+            right(text(connection, "duration_ms")),
+            right(text(connection, "bytes_a_to_b")),
+            right(text(connection, "bytes_b_to_a")),
+            Cell::new(text(connection, "kind")),
         ]);
     }
     println!("{rows}");

@@ -93,6 +93,7 @@ struct FileConfig {
     internal_networks: Option<Vec<String>>,
     max_flows: Option<usize>,
     pod_log_dir: Option<PathBuf>,
+    idle_timeout_seconds: Option<u64>,
 }
 
 /// The effective configuration.
@@ -122,6 +123,8 @@ pub struct Config {
     pub max_flows: usize,
     /// The kubelet's pod log directory, read for pod names.
     pub pod_log_dir: PathBuf,
+    /// Connections with no bytes for this many seconds are freed.
+    pub idle_timeout_seconds: u64,
 }
 
 impl Default for Config {
@@ -143,6 +146,7 @@ impl Default for Config {
             internal_networks: Vec::new(),
             max_flows: 65_536,
             pod_log_dir: PathBuf::from("/var/log/pods"),
+            idle_timeout_seconds: 600,
         }
     }
 }
@@ -232,6 +236,9 @@ impl Config {
             },
             max_flows: file.max_flows.unwrap_or(defaults.max_flows),
             pod_log_dir: file.pod_log_dir.unwrap_or(defaults.pod_log_dir),
+            idle_timeout_seconds: file
+                .idle_timeout_seconds
+                .unwrap_or(defaults.idle_timeout_seconds),
         };
         config.validate()?;
         Ok(config)
@@ -281,6 +288,9 @@ impl Config {
                 self.max_packet_bytes,
                 "must be between 1 and 65536",
             ));
+        }
+        if self.idle_timeout_seconds == 0 {
+            return Err(invalid("idle_timeout_seconds", 0, "must be at least 1"));
         }
         if self.max_flows == 0 {
             return Err(invalid("max_flows", 0, "must be at least 1"));

@@ -111,7 +111,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         cgroup_root: cgroup_root.clone().filter(|_| config.plaintext),
     };
     let (sensor, mut streams) = Sensor::load(&settings)?;
-    let verdicts = std::mem::replace(&mut streams.flows_for_pipeline, None);
+    let verdicts = streams.flows_for_pipeline.take();
     let sensor = Arc::new(Mutex::new(sensor));
 
     let shared = Arc::new(Shared {
@@ -119,6 +119,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         store,
         stats: PipelineStats::default(),
         encrypted_flows: Mutex::new(Vec::new()),
+        closed_connections: Mutex::new(Vec::new()),
     });
     let scope = NetworkScope::new(&config.internal_networks).context("invalid internal network")?;
     let pipeline_settings = PipelineSettings {
@@ -130,6 +131,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
         reassembly: ReassemblyLimits::default(),
         attribution: attribution::node_settings(cgroup_root, &config.pod_log_dir, scope),
+        idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
     };
     let verdicts: Box<dyn FlowVerdicts> = match verdicts {
         Some(flows) => Box::new(flows),

@@ -53,6 +53,26 @@ struct FlowState {
     /// What the socket hooks saw of ends a and b.
     ends: [EndpointInfo; 2],
     opened_ns: Option<u64>,
+    first_seen_ns: u64,
+    last_activity_ns: u64,
+}
+
+/// A cleartext or TLS connection that closed, as `ztapi connections` lists it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ClosedConnection {
+    pub a: SocketAddr,
+    pub b: SocketAddr,
+    /// Unix milliseconds of the handshake, or of the first payload when the
+    /// handshake happened before the daemon started.
+    pub opened_ms: u64,
+    pub closed_ms: u64,
+    pub duration_ms: u64,
+    /// Payload bytes from a to b and from b to a, as the closing local
+    /// socket counted them.
+    pub bytes_a_to_b: u64,
+    pub bytes_b_to_a: u64,
+    /// `parsed`, `tls` or `ignored`.
+    pub kind: String,
 }
 
 /// Counters of the flow table for `ztapi status`.
@@ -61,6 +81,8 @@ pub struct FlowCounters {
     pub flows_opened: u64,
     pub flows_closed: u64,
     pub flows_evicted: u64,
+    /// Flows freed after no packets for the idle timeout.
+    pub flows_expired: u64,
     pub tls_flows: u64,
     /// TLS flows that no library hook decrypted.
     pub tls_flows_hidden: u64,
@@ -90,10 +112,14 @@ pub struct FlowTable {
     encrypted: LruCache<Flow, EncryptedFlow>,
     /// Reassembly counters of flows already freed.
     retired: ReassemblyCounters,
+    closed: std::collections::VecDeque<ClosedConnection>,
 }
 
 /// Encrypted flows and decrypted-session addresses remembered at most.
 const MAX_ENCRYPTED_FLOWS: usize = 4096;
+
+/// Closed connections remembered for `ztapi connections`.
+const MAX_CLOSED_CONNECTIONS: usize = 1024;
 
 impl FlowTable {
     pub fn new(max_flows: usize, limits: ReassemblyLimits) -> Self {
@@ -105,6 +131,7 @@ impl FlowTable {
             decrypted: LruCache::new(capacity(MAX_ENCRYPTED_FLOWS)),
             encrypted: LruCache::new(capacity(MAX_ENCRYPTED_FLOWS)),
             retired: ReassemblyCounters::default(),
+            closed: std::collections::VecDeque::new(),
         }
     }
 
@@ -207,10 +234,13 @@ impl FlowTable {
                         },
                     ],
                     opened_ns: None,
+                    first_seen_ns: segment.timestamp_ns,
+                    last_activity_ns: segment.timestamp_ns,
                 },
             );
         }
         let state = self.flows.get_mut(&segment.flow).expect("inserted above");
+        state.last_activity_ns = state.last_activity_ns.max(segment.timestamp_ns);
 
         // Egress comes from the sender's socket, ingress reaches the
         // receiver's: record which local socket owns that end.
@@ -285,15 +315,39 @@ impl FlowTable {
         outcome
     }
 
+    /// Connections closed recently, newest last.
+    pub fn closed_connections(&self) -> Vec<ClosedConnection> {
+        self.closed.iter().cloned().collect()
+    }
+
+    /// Frees flows with no packets for `idle_ns`; returns them so the
+    /// caller can close their parsers.
+    pub fn expire_idle(&mut self, now_ns: u64, idle_ns: u64) -> Vec<Flow> {
+        let mut expired = Vec::new();
+        while let Some((_, state)) = self.flows.peek_lru() {
+            if state.last_activity_ns.saturating_add(idle_ns) > now_ns {
+                break;
+            }
+            let Some((flow, state)) = self.flows.pop_lru() else {
+                break;
+            };
+            self.counters.flows_expired += 1;
+            self.retire(&state);
+            expired.push(flow);
+        }
+        expired
+    }
+
     /// Records a TCP state change; on close, returns the final deliveries
-    /// and frees the flow.
+    /// and frees the flow. `clock` converts monotonic to Unix time.
     pub fn state_change(
         &mut self,
-        flow: &Flow,
-        established: bool,
-        timestamp_ns: u64,
+        change: &crate::capture::records::TcpState,
+        clock: &crate::transaction::assemble::Clock,
     ) -> Option<Vec<(bool, Delivery)>> {
-        if established {
+        let flow = &change.flow;
+        let timestamp_ns = change.timestamp_ns;
+        if change.established {
             if let Some(state) = self.flows.peek_mut(flow) {
                 state.opened_ns = Some(timestamp_ns);
             }
@@ -301,6 +355,34 @@ impl FlowTable {
         }
         let mut state = self.flows.pop(flow)?;
         self.counters.flows_closed += 1;
+
+        let opened_ns = state
+            .opened_ns
+            .unwrap_or(state.first_seen_ns)
+            .min(timestamp_ns);
+        let (bytes_a_to_b, bytes_b_to_a) = if change.local_is_a {
+            (change.bytes_acked, change.bytes_received)
+        } else {
+            (change.bytes_received, change.bytes_acked)
+        };
+        if self.closed.len() == MAX_CLOSED_CONNECTIONS {
+            self.closed.pop_front();
+        }
+        self.closed.push_back(ClosedConnection {
+            a: flow.a,
+            b: flow.b,
+            opened_ms: clock.unix_ms(opened_ns),
+            closed_ms: clock.unix_ms(timestamp_ns),
+            duration_ms: (timestamp_ns - opened_ns) / 1_000_000,
+            bytes_a_to_b,
+            bytes_b_to_a,
+            kind: match state.kind {
+                FlowKind::Tls => "tls",
+                FlowKind::Ignored => "ignored",
+                _ => "parsed",
+            }
+            .to_owned(),
+        });
         let mut deliveries = Vec::new();
         if state.kind == FlowKind::Parsed {
             for (a_to_b, reassembler) in [(true, &mut state.a_to_b), (false, &mut state.b_to_a)] {

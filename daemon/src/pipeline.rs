@@ -20,7 +20,7 @@ use common::Direction;
 use crate::{
     attribution::{Attribution, AttributionSettings},
     capture::records::{self, CaptureEvent, Flow, Segment, TcpState},
-    flows::{EncryptedFlow, FlowCounters, FlowTable},
+    flows::{ClosedConnection, EncryptedFlow, FlowCounters, FlowTable},
     inventory::Inventory,
     protocols::http1::Http1Limits,
     reassembly::{Delivery, ReassemblyLimits},
@@ -47,6 +47,8 @@ pub struct Shared {
     pub stats: PipelineStats,
     /// TLS connections seen only as ciphertext, published with the counters.
     pub encrypted_flows: Mutex<Vec<EncryptedFlow>>,
+    /// Connections closed recently, published with the counters.
+    pub closed_connections: Mutex<Vec<ClosedConnection>>,
 }
 
 /// Where the pipeline tells the kernel to stop sending a flow's payload.
@@ -76,6 +78,8 @@ pub struct PipelineSettings {
     pub http1: Http1Limits,
     pub reassembly: ReassemblyLimits,
     pub attribution: AttributionSettings,
+    /// Connections and flows with no bytes for this long are freed.
+    pub idle_timeout: Duration,
 }
 
 impl Shared {
@@ -107,6 +111,7 @@ pub struct Pipeline {
     counters: PipelineCounters,
     recent: LruCache<ExchangeIdentity, u64>,
     last_persist: Instant,
+    idle_timeout: Duration,
 }
 
 impl Pipeline {
@@ -125,6 +130,7 @@ impl Pipeline {
             counters: PipelineCounters::default(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_EXCHANGES).expect("non-zero constant")),
             last_persist: Instant::now(),
+            idle_timeout: settings.idle_timeout,
         }
     }
 
@@ -273,10 +279,7 @@ impl Pipeline {
     }
 
     fn handle_tcp_state(&mut self, state: &TcpState) -> Vec<ConnectionExchange> {
-        let Some(deliveries) =
-            self.flows
-                .state_change(&state.flow, state.established, state.timestamp_ns)
-        else {
+        let Some(deliveries) = self.flows.state_change(state, &self.clock) else {
             tracing::debug!(flow = ?state.flow, established = state.established, "state change of an untracked flow");
             return Vec::new();
         };
@@ -381,6 +384,7 @@ impl Pipeline {
     /// Publishes counters, and now and then persists the inventory and
     /// applies retention.
     pub fn housekeeping(&mut self) {
+        self.expire_idle();
         self.publish();
 
         if self.last_persist.elapsed() >= PERSIST_INTERVAL {
@@ -388,6 +392,19 @@ impl Pipeline {
             if let Err(error) = self.persist() {
                 self.store_failed(&error);
             }
+        }
+    }
+
+    /// Frees connections and flows idle for longer than the timeout.
+    fn expire_idle(&mut self) {
+        let now_ns = Clock::monotonic_ns();
+        let idle_ns = self.idle_timeout.as_nanos() as u64;
+        let mut exchanges = self.table.expire_idle(now_ns, idle_ns);
+        for flow in self.flows.expire_idle(now_ns, idle_ns) {
+            exchanges.extend(self.table.close(ConnectionKey::Tcp(flow), now_ns));
+        }
+        for exchange in exchanges {
+            self.record_exchange(exchange);
         }
     }
 
@@ -403,6 +420,11 @@ impl Pipeline {
             .encrypted_flows
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = self.flows.encrypted_flows();
+        *self
+            .shared
+            .closed_connections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = self.flows.closed_connections();
     }
 
     fn persist(&mut self) -> anyhow::Result<()> {

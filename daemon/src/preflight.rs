@@ -84,12 +84,13 @@ mod tests {
     #[test]
     fn empty_mask_names_each_capability() {
         assert_eq!(
-            missing_capabilities(0),
+            missing_capabilities(0, true),
             vec![
                 "CAP_BPF",
                 "CAP_PERFMON",
                 "CAP_SYS_PTRACE",
-                "CAP_DAC_READ_SEARCH"
+                "CAP_DAC_READ_SEARCH",
+                "CAP_NET_ADMIN"
             ]
         );
     }

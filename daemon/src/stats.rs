@@ -32,6 +32,7 @@ pub struct PipelineCounters {
     pub connections_opened: u64,
     pub connections_closed: u64,
     pub connections_evicted: u64,
+    pub connections_expired: u64,
     pub unparsed_connections: u64,
     pub unparsed_bytes: u64,
     pub parse_errors: u64,
@@ -52,6 +53,7 @@ impl PipelineCounters {
         self.connections_opened = streams.connections_opened;
         self.connections_closed = streams.connections_closed;
         self.connections_evicted = streams.connections_evicted;
+        self.connections_expired = streams.connections_expired;
         self.unparsed_connections = streams.unparsed_connections;
         self.unparsed_bytes = streams.unparsed_bytes;
         self.parse_errors = streams.http1.parse_errors;

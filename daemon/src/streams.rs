@@ -77,6 +77,8 @@ struct Connection {
     exchanges: u64,
     /// Bytes were lost since the last exchange.
     lost_bytes: bool,
+    /// Monotonic time of the last bytes, for the idle sweep.
+    last_activity_ns: u64,
     counters_reported: Http1Counters,
 }
 
@@ -109,6 +111,8 @@ pub struct StreamCounters {
     pub connections_opened: u64,
     pub connections_closed: u64,
     pub connections_evicted: u64,
+    /// Connections closed after no bytes for the idle timeout.
+    pub connections_expired: u64,
     /// Connections whose first bytes were not HTTP/1.x.
     pub unparsed_connections: u64,
     pub unparsed_bytes: u64,
@@ -217,6 +221,7 @@ impl ConnectionTable {
                     },
                     exchanges: 0,
                     lost_bytes: false,
+                    last_activity_ns: Clock::monotonic_ns(),
                     counters_reported: Http1Counters::default(),
                 },
             );
@@ -254,6 +259,7 @@ impl ConnectionTable {
         let mut out = Vec::new();
         let limits = self.limits;
         let connection = Self::connection(&mut self.connections, &mut self.counters, key, &mut out);
+        connection.last_activity_ns = connection.last_activity_ns.max(timestamp_ns);
         if connection.info.local.process.is_none() && !process.is_empty() {
             connection.info.local.process = Some(process.to_owned());
         }
@@ -335,6 +341,24 @@ impl ConnectionTable {
         if let Some(connection) = self.connections.pop(&key) {
             self.counters.connections_closed += 1;
             Self::finish(connection, timestamp_ns, &mut self.counters, &mut out);
+        }
+        out
+    }
+
+    /// Closes connections with no bytes for `idle_ns`, least recently
+    /// active first, so sessions whose end the sensor missed (a killed
+    /// process skips `SSL_free`) do not hold memory for ever.
+    pub fn expire_idle(&mut self, now_ns: u64, idle_ns: u64) -> Vec<ConnectionExchange> {
+        let mut out = Vec::new();
+        while let Some((_, connection)) = self.connections.peek_lru() {
+            if connection.last_activity_ns.saturating_add(idle_ns) > now_ns {
+                break;
+            }
+            let Some((_, connection)) = self.connections.pop_lru() else {
+                break;
+            };
+            self.counters.connections_expired += 1;
+            Self::finish(connection, now_ns, &mut self.counters, &mut out);
         }
         out
     }

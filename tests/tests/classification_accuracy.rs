@@ -82,6 +82,8 @@ enum Input {
     Form(String),
     /// One request header.
     Header(&'static str, String),
+    /// A query string.
+    Query(String),
 }
 
 struct Sample {
@@ -1022,6 +1024,168 @@ fn credentials_samples(rng: &mut Rng, samples: &mut Vec<Sample>) {
     }
 }
 
+/// Less regular spellings of each type: nested and camelCase names, other
+/// date and phone layouts, values in URLs and query strings, and the
+/// look-alikes they invite.
+fn varied_samples(rng: &mut Rng, samples: &mut Vec<Sample>) {
+    let jwt_value = jwt(rng);
+    let positives = [
+        (
+            "card_number",
+            Input::Text("GET /v1/cards/4111111111111111/charges".to_string()),
+        ),
+        (
+            "card_number",
+            json_field("cardNumber", &quoted("5555 5555 5555 4444")),
+        ),
+        (
+            "card_number",
+            json_field("source", "{\"card\": {\"number\": 378282246310005}}"),
+        ),
+        (
+            "email",
+            Input::Text("reply to ADA.LOVELACE@EXAMPLE.COM".to_string()),
+        ),
+        (
+            "email",
+            Input::Text("<a href=\"mailto:grace@example.org\">mail</a>".to_string()),
+        ),
+        (
+            "email",
+            Input::Query("next=%2Fhome&email=ada%40example.com".to_string()),
+        ),
+        (
+            "phone_number",
+            Input::Text("Berlin office +49 30 901820".to_string()),
+        ),
+        ("phone_number", Input::Text("desk 415.555.0123".to_string())),
+        (
+            "phone_number",
+            json_field("phone_number", &quoted("+1 (415) 555-0199 ext. 12")),
+        ),
+        (
+            "date_of_birth",
+            json_field("dateOfBirth", &quoted("1985-3-7")),
+        ),
+        (
+            "date_of_birth",
+            json_field("customer", "{\"dob\": \"1985-03-07T00:00:00.000Z\"}"),
+        ),
+        (
+            "person_name",
+            json_field("name", "{\"first\": \"Ada\", \"last\": \"Lovelace\"}"),
+        ),
+        (
+            "person_name",
+            json_field("cardholder_name", &quoted("ADA LOVELACE")),
+        ),
+        (
+            "person_name",
+            json_field("customer", "{\"name\": \"José Núñez\"}"),
+        ),
+        (
+            "postal_address",
+            json_field("location", "{\"street\": \"10 Example Street\"}"),
+        ),
+        (
+            "postal_address",
+            json_field(
+                "home_address",
+                "{\"city\": \"Springfield\", \"postcode\": \"SW1A 1AA\"}",
+            ),
+        ),
+        (
+            "jwt",
+            Input::Header("Cookie", format!("theme=dark; access_token={jwt_value}")),
+        ),
+        (
+            "api_key",
+            json_field(
+                "authorization",
+                &quoted(&format!("Bearer {}", rng.chars(ALPHANUMERIC, 40))),
+            ),
+        ),
+        (
+            "api_key",
+            json_field(
+                "AWS_SECRET_ACCESS_KEY",
+                &quoted(&rng.chars(ALPHANUMERIC, 40)),
+            ),
+        ),
+        (
+            "password",
+            Input::Query("user=ada&password=Lovelace1815".to_string()),
+        ),
+        (
+            "password",
+            json_field("user", "{\"password\": \"p@ss w0rd\"}"),
+        ),
+        ("national_id", json_field("nino", &quoted("QQ123456C"))),
+        (
+            "health_data",
+            json_field(
+                "diagnoses",
+                "[{\"code\": \"E11.9\", \"display\": \"Type 2 diabetes\"}]",
+            ),
+        ),
+        ("iban", Input::Form(format!("name=ada&iban={}", iban(rng)))),
+        ("us_ssn", json_field("ssn", &quoted("123 45 6789"))),
+        (
+            "ip_address",
+            Input::Text("listen on 203.0.113.9:8443".to_string()),
+        ),
+    ];
+    for (target, input) in positives {
+        samples.push(positive(target, input));
+    }
+
+    let negatives = [
+        (
+            "phone_number",
+            Input::Text("serial 0123 4567 89".to_string()),
+        ),
+        (
+            "phone_number",
+            Input::Text("ISBN 978-3-16-148410-0".to_string()),
+        ),
+        (
+            "phone_number",
+            Input::Text("at 37.7749, -122.4194".to_string()),
+        ),
+        ("person_name", json_field("last", &quoted("never"))),
+        ("person_name", json_field("user", "{\"name\": \"admin\"}")),
+        (
+            "person_name",
+            json_field("category", "{\"name\": \"Books\"}"),
+        ),
+        ("email", Input::Text("user@example".to_string())),
+        ("api_key", json_field("session_token", &quoted(&uuid(rng)))),
+        ("api_key", json_field("token", &quoted("abc123"))),
+        ("api_key", json_field("etag", &quoted(&rng.chars(HEX, 40)))),
+        (
+            "date_of_birth",
+            json_field("dob_verified_at", &quoted("2024-01-15")),
+        ),
+        (
+            "password",
+            json_field("password_last_changed", &quoted("2024-01-01")),
+        ),
+        ("password", json_field("password_min_length", "12")),
+        (
+            "national_id",
+            json_field(
+                "passport_photo_url",
+                &quoted("https://cdn.example.com/p/1.jpg"),
+            ),
+        ),
+        ("ip_address", Input::Text("ratio 1.5.2 of 3".to_string())),
+        ("card_number", json_field("price", "4111111111111.11")),
+    ];
+    for (target, input) in negatives {
+        samples.push(negative(target, input));
+    }
+}
+
 fn suite() -> Vec<Sample> {
     let mut rng = Rng(SEED);
     let mut samples = Vec::new();
@@ -1041,6 +1205,7 @@ fn suite() -> Vec<Sample> {
     password_samples(&mut rng, &mut samples);
     health_samples(&mut rng, &mut samples);
     credentials_samples(&mut rng, &mut samples);
+    varied_samples(&mut rng, &mut samples);
     samples
 }
 
@@ -1065,6 +1230,7 @@ fn reported_types(classifier: &Classifier, input: &Input) -> BTreeSet<String> {
             headers = vec![((*name).to_string(), value.clone().into_bytes())];
             scan.request_headers = &headers;
         }
+        Input::Query(query) => scan.query = Some(query),
     }
     classifier
         .scan(&scan)
@@ -1080,6 +1246,7 @@ fn describe(input: &Input) -> String {
         Input::Text(body) => format!("text {body:?}"),
         Input::Form(body) => format!("form {body}"),
         Input::Header(name, value) => format!("header {name}: {value}"),
+        Input::Query(query) => format!("query {query}"),
     }
 }
 

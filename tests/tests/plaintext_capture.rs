@@ -226,7 +226,7 @@ fn tls_and_cleartext_from_one_process_once_each() {
     assert_eq!(plain["plaintext"].as_bool(), Some(true));
 
     let connections = daemon.query(&["connections"]);
-    let tls_flow = connections
+    let tls_flow = connections["encrypted"]
         .as_array()
         .and_then(|flows| {
             flows.iter().find(|flow| {
@@ -315,5 +315,52 @@ fn tiny_ring_buffer_counts_drops_and_recovers() {
     assert!(
         gaps > 0,
         "the lost records show up as stream gaps or parse faults: {status:#}"
+    );
+}
+
+#[test]
+fn closed_connection_has_lifecycle() {
+    if !privileged("closed_connection_has_lifecycle") {
+        return;
+    }
+    let daemon = Daemon::start("lifecycle", &[]);
+    let (_server, port) = start_api_server(None);
+    let status = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{port}/api/search"),
+        ])
+        .status()
+        .expect("curl");
+    assert!(status.success());
+
+    let closed = wait_for("the connection's close", Duration::from_secs(15), || {
+        let connections = daemon.query(&["connections"]);
+        connections["closed"]
+            .as_array()?
+            .iter()
+            .find(|connection| {
+                let server = format!("127.0.0.1:{port}");
+                connection["a"].as_str() == Some(server.as_str())
+                    || connection["b"].as_str() == Some(server.as_str())
+            })
+            .cloned()
+    });
+    assert_eq!(closed["kind"].as_str(), Some("parsed"), "{closed:#}");
+    let total = closed["bytes_a_to_b"].as_u64().unwrap() + closed["bytes_b_to_a"].as_u64().unwrap();
+    assert!(total > 200, "bytes each way are counted: {closed:#}");
+    assert!(
+        closed["closed_ms"].as_u64() >= closed["opened_ms"].as_u64(),
+        "{closed:#}"
+    );
+    let status = daemon.query(&["status"]);
+    let closed_flows = status["pipeline"]["flows"]["flows_closed"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        closed_flows >= 1,
+        "the closed flow freed its state: {status:#}"
     );
 }

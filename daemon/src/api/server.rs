@@ -171,12 +171,17 @@ fn answer(shared: &Shared, sensor: &Mutex<Sensor>, started: Instant, request: Re
         Request::Endpoints => ok_response(shared.inventory().endpoints()),
         Request::Graph => ok_response(super::call_graph(&shared.inventory().endpoints())),
         Request::Connections => {
-            let flows = shared
+            let encrypted = shared
                 .encrypted_flows
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .clone();
-            ok_response(flows)
+            let closed = shared
+                .closed_connections
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
+            ok_response(serde_json::json!({ "encrypted": encrypted, "closed": closed }))
         }
         Request::Transactions { limit, endpoint } => {
             let limit = limit

@@ -355,9 +355,11 @@ fn word_flags_exact(word: &[u8]) -> u32 {
         | b"clientsecret" | b"credential" | b"bearer" | b"authorization" | b"jwt" => W::SECRET,
         b"api" | b"access" | b"private" | b"signing" | b"encryption" | b"master" | b"auth"
         | b"app" | b"consumer" | b"subscription" | b"license" => W::KEY_QUALIFIER,
-        b"page" | b"next" | b"cursor" | b"type" | b"ttl" | b"url" | b"uri" | b"endpoint"
-        | b"limit" | b"max" | b"min" | b"used" | b"fingerprint" | b"hash" | b"expire"
-        | b"expiry" | b"expiration" => W::SECRET_NEGATION | W::DOCUMENT_METADATA,
+        b"page" | b"next" | b"cursor" | b"endpoint" | b"used" | b"fingerprint" | b"hash" => {
+            W::SECRET_NEGATION | W::DOCUMENT_METADATA
+        }
+        b"type" | b"ttl" | b"url" | b"uri" | b"limit" | b"max" | b"min" | b"expire" | b"expiry"
+        | b"expiration" => W::SECRET_NEGATION | W::DOCUMENT_METADATA | W::PASSWORD_NEGATION,
         b"ssn" | b"socialsecuritynumber" => W::SSN,
         b"phone" | b"telephone" | b"tel" | b"mobile" | b"cell" | b"cellphone" | b"fax"
         | b"msisdn" | b"phonenumber" | b"mobilephone" => W::PHONE,
@@ -432,7 +434,7 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
     let mut kinds = FieldKinds::empty();
 
     let password = has(W::PASSWORD) || joined == b"pass";
-    if password && !has(W::PASSWORD_NEGATION) {
+    if password && !has(W::PASSWORD_NEGATION | W::IDENTIFIER) {
         kinds.insert(FieldKinds::PASSWORD);
     }
 

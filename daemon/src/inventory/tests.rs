@@ -4,11 +4,7 @@ use super::*;
 use crate::transaction::{Peer, TransactionFlags};
 
 fn transaction(method: &str, host: &str, path: &str) -> Transaction {
-    let peer = Peer {
-        address: None,
-        pid: None,
-        process: None,
-    };
+    let peer = Peer::default();
     Transaction {
         id: 1,
         started_at_ms: 1_700_000_000_000,
@@ -27,6 +23,7 @@ fn transaction(method: &str, host: &str, path: &str) -> Transaction {
         auth: AuthScheme::None,
         client: peer.clone(),
         server: peer,
+        direction: None,
         endpoint_id: String::new(),
         flags: TransactionFlags::default(),
     }
