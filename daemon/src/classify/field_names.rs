@@ -286,11 +286,6 @@ impl Words {
         &self.buffer[..self.length]
     }
 
-    fn has_pair(&self, first: &[u8], second: &[u8]) -> bool {
-        (1..self.count).any(|index| self.get(index - 1) == first && self.get(index) == second)
-    }
-}
-
 /// What one word of a name says, before the words are combined.
 struct WordFlags;
 
@@ -416,20 +411,61 @@ fn word_flags_exact(word: &[u8]) -> u32 {
     }
 }
 
+/// Flags of two-word names, for [`pair_flags`].
+struct PairFlags;
+
+impl PairFlags {
+    const SSN: u32 = 1 << 0;
+    const PHONE: u32 = 1 << 1;
+    const NATIONAL_ID: u32 = 1 << 2;
+    const MEDICAL_RECORD: u32 = 1 << 3;
+    const POSTAL_CODE: u32 = 1 << 4;
+    const BANK: u32 = 1 << 5;
+}
+
+/// Returns what two adjacent words say together (`social security`,
+/// `tax id`, `zip code`).
+fn pair_flags(first: &[u8], second: &[u8]) -> u32 {
+    use PairFlags as P;
+    match (first, second) {
+        (b"social", b"security") => P::SSN,
+        (b"contact", b"number") => P::PHONE,
+        (b"national", b"id" | b"identifier" | b"insurance")
+        | (b"social", b"insurance")
+        | (b"tax", b"id" | b"number")
+        | (b"id" | b"identity", b"card")
+        | (b"drivers" | b"driver", b"license")
+        | (b"driving", b"licence") => P::NATIONAL_ID,
+        (b"medical", b"record") => P::MEDICAL_RECORD,
+        (b"postal" | b"zip" | b"post", b"code") => P::POSTAL_CODE,
+        (b"account", b"number") => P::BANK,
+        _ => 0,
+    }
+}
+
 fn kinds_from_words(words: &Words) -> FieldKinds {
+    use PairFlags as P;
     use WordFlags as W;
 
+    let mut flags = [0u32; MAX_WORDS];
     let mut all = 0u32;
-    for word in words.iter() {
-        all |= word_flags(word);
+    let mut pairs = 0u32;
+    for index in 0..words.count {
+        flags[index] = word_flags(words.get(index));
+        all |= flags[index];
+        if index > 0 {
+            pairs |= pair_flags(words.get(index - 1), words.get(index));
+        }
     }
     let joined = words.joined();
 
     // A trailing number (`line1`, `address_2`) does not change what a name
     // is about, so the rules look at the last word that has letters.
     let last_word = words.last_alphabetic();
-    let last = word_flags(words.get(last_word));
+    let last = flags[last_word];
+    let before_last = if last_word >= 1 { flags[last_word - 1] } else { 0 };
     let has = |flag: u32| all & flag != 0;
+    let has_pair = |flag: u32| pairs & flag != 0;
 
     let mut kinds = FieldKinds::empty();
 
@@ -438,15 +474,12 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
         kinds.insert(FieldKinds::PASSWORD);
     }
 
-    let key_pair = words.get(last_word) == b"key" && last_word >= 1 && {
-        let before = word_flags(words.get(last_word - 1));
-        before & (W::KEY_QUALIFIER | W::SECRET) != 0
-    };
+    let key_pair = words.get(last_word) == b"key" && before_last & (W::KEY_QUALIFIER | W::SECRET) != 0;
     if (has(W::SECRET) || key_pair) && !has(W::SECRET_NEGATION | W::IDENTIFIER) {
         kinds.insert(FieldKinds::SECRET);
     }
 
-    if has(W::SSN) || words.has_pair(b"social", b"security") {
+    if has(W::SSN) || has_pair(P::SSN) {
         kinds.insert(FieldKinds::SSN);
     }
 
@@ -454,23 +487,13 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
         kinds.insert(FieldKinds::BIRTH_DATE);
     }
 
-    if has(W::PHONE) || words.has_pair(b"contact", b"number") {
+    if has(W::PHONE) || has_pair(P::PHONE) {
         kinds.insert(FieldKinds::PHONE);
     }
 
     let national_id = has(W::NATIONAL_ID)
         || matches!(joined, b"tin" | b"nin" | b"sin" | b"ssnumber")
-        || words.has_pair(b"national", b"id")
-        || words.has_pair(b"national", b"identifier")
-        || words.has_pair(b"national", b"insurance")
-        || words.has_pair(b"social", b"insurance")
-        || words.has_pair(b"tax", b"id")
-        || words.has_pair(b"tax", b"number")
-        || words.has_pair(b"id", b"card")
-        || words.has_pair(b"identity", b"card")
-        || words.has_pair(b"drivers", b"license")
-        || words.has_pair(b"driver", b"license")
-        || words.has_pair(b"driving", b"licence");
+        || has_pair(P::NATIONAL_ID);
     if national_id && !has(W::DOCUMENT_METADATA) && !kinds.contains(FieldKinds::SSN) {
         kinds.insert(FieldKinds::NATIONAL_ID);
     }
@@ -478,14 +501,13 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
     if has(W::DIAGNOSIS) {
         kinds.insert(FieldKinds::DIAGNOSIS);
     }
-    if has(W::MEDICAL_RECORD) || words.has_pair(b"medical", b"record") {
+    if has(W::MEDICAL_RECORD) || has_pair(P::MEDICAL_RECORD) {
         kinds.insert(FieldKinds::MEDICAL_RECORD);
     }
 
     // `address` alone is a postal address unless another word makes it a
-    // network, e-mail or wallet address.
-    // `address_type`, `address_id` and `address_verified` describe an
-    // address without containing one.
+    // network, e-mail or wallet address. `address_type`, `address_id` and
+    // `address_verified` describe an address without containing one.
     let address_metadata = has(W::DOCUMENT_METADATA | W::IDENTIFIER | W::SECRET_NEGATION);
     if has(W::ADDRESS) && !has(W::NON_POSTAL) && !address_metadata {
         kinds.insert(FieldKinds::POSTAL_ADDRESS | FieldKinds::ADDRESS_CONTEXT);
@@ -493,22 +515,20 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
     if has(W::ADDRESS_CONTEXT) && !has(W::NON_POSTAL) {
         kinds.insert(FieldKinds::ADDRESS_CONTEXT);
     }
-    if has(W::POSTAL_CODE) || words.has_pair(b"postal", b"code") || words.has_pair(b"zip", b"code")
-    {
+    if has(W::POSTAL_CODE) || has_pair(P::POSTAL_CODE) {
         kinds.insert(FieldKinds::POSTAL_CODE);
     }
     if last & W::ADDRESS_PART != 0 {
         kinds.insert(FieldKinds::ADDRESS_PART);
     }
 
-    // A person's name: `first_name`, `customer_name`, `nameOnCard`; a bare
-    // `name` depends on the parent object.
+    // A person's name: `first_name`, `customer_name`, `nameOnCard`. A bare
+    // `name` or `first` depends on the parent object, and `user_name` is a
+    // login name rather than a person's name.
     let last_is_name = last & W::NAME != 0;
-    // `user_name` is a login name rather than a person's name.
-    let person_named = last_is_name && last_word >= 1 && {
-        let before = words.get(last_word - 1);
-        word_flags(before) & (W::PERSON_NAME | W::NAME_PART | W::PERSON) != 0 && before != b"user"
-    };
+    let person_named = last_is_name
+        && before_last & (W::PERSON_NAME | W::NAME_PART | W::PERSON) != 0
+        && words.get(last_word - 1) != b"user";
     let single_word = last_word == 0;
     if (last & W::PERSON_NAME != 0 && single_word) || person_named || joined == b"nameoncard" {
         kinds.insert(FieldKinds::PERSON_NAME);
@@ -524,7 +544,7 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
     if has(W::CARD) {
         kinds.insert(FieldKinds::CARD);
     }
-    if has(W::BANK) || words.has_pair(b"account", b"number") {
+    if has(W::BANK) || has_pair(P::BANK) {
         kinds.insert(FieldKinds::BANK_ACCOUNT);
     }
     if has(W::IDENTIFIER) {
