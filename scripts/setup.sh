@@ -15,7 +15,7 @@ fi
 APT_PACKAGES=(
   llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev
   nginx curl openssl ca-certificates iproute2 procps
-  nghttp2-client wrk python3
+  nghttp2-client wrk python3 python3-grpcio
 )
 
 missing=()

@@ -3,6 +3,7 @@
 
 pub mod kernel_btf;
 pub mod libraries;
+pub mod listeners;
 pub mod reader;
 pub mod records;
 pub mod sensor;

@@ -199,6 +199,17 @@ fn print_status(report: &StatusReport) {
         pipeline.record_errors,
         pipeline.store_errors
     );
+    println!(
+        "  HTTP/2 frames {}, frame errors {}, resyncs {} ({} bytes skipped), HPACK errors {}, partial streams {}, reset {}, evicted {}",
+        pipeline.http2_frames,
+        pipeline.http2_frame_errors,
+        pipeline.http2_resyncs,
+        pipeline.http2_skipped_bytes,
+        pipeline.http2_hpack_errors,
+        pipeline.http2_partial_streams,
+        pipeline.http2_reset_streams,
+        pipeline.http2_evicted_streams
+    );
     let flows = &pipeline.flows;
     println!("cleartext TCP:");
     println!(

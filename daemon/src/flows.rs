@@ -103,6 +103,8 @@ pub struct SegmentOutcome {
 }
 
 /// The bounded table of cleartext flows.
+// NOTE: flows are keyed by addresses and ports alone, so two network
+// namespaces that use the same addresses and ports at once share a flow.
 pub struct FlowTable {
     flows: LruCache<Flow, FlowState>,
     limits: ReassemblyLimits,

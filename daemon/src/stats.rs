@@ -40,6 +40,15 @@ pub struct PipelineCounters {
     pub skipped_bytes: u64,
     pub unanswered_requests: u64,
     pub orphan_responses: u64,
+    pub http2_frames: u64,
+    pub http2_frame_errors: u64,
+    pub http2_resyncs: u64,
+    pub http2_skipped_bytes: u64,
+    /// Header blocks that referenced table entries the parser never saw.
+    pub http2_hpack_errors: u64,
+    pub http2_partial_streams: u64,
+    pub http2_reset_streams: u64,
+    pub http2_evicted_streams: u64,
     /// Cleartext TCP flows tracked now.
     pub flows_open: u64,
     /// Cleartext flow table and reassembly counters.
@@ -61,6 +70,14 @@ impl PipelineCounters {
         self.skipped_bytes = streams.http1.skipped_bytes;
         self.unanswered_requests = streams.http1.unanswered_requests;
         self.orphan_responses = streams.http1.orphan_responses;
+        self.http2_frames = streams.http2.frames;
+        self.http2_frame_errors = streams.http2.frame_errors;
+        self.http2_resyncs = streams.http2.resyncs;
+        self.http2_skipped_bytes = streams.http2.skipped_bytes;
+        self.http2_hpack_errors = streams.http2.hpack_errors;
+        self.http2_partial_streams = streams.http2.partial_streams;
+        self.http2_reset_streams = streams.http2.reset_streams;
+        self.http2_evicted_streams = streams.http2.evicted_streams;
     }
 }
 

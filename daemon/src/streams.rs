@@ -15,6 +15,9 @@ use crate::capture::records::Flow;
 use crate::protocols::http1::{
     self, Detection, Exchange, Http1Connection, Http1Counters, Http1Limits, Side,
 };
+use crate::protocols::http2::{
+    GrpcCall, Http2Connection, Http2Counters, Http2Limits, PrefaceDetection, PREFACE,
+};
 use crate::transaction::assemble::Clock;
 
 /// A connection as the capture sources name it.
@@ -58,7 +61,7 @@ pub struct ConnectionInfo {
 
 /// Bytes kept while the first bytes of a stream are too few to tell HTTP
 /// from anything else; longer than any method name plus a space.
-const DETECTION_BYTES: usize = 16;
+const DETECTION_BYTES: usize = PREFACE.len();
 
 enum ParserState {
     Detecting {
@@ -66,6 +69,7 @@ enum ParserState {
         direction: Direction,
     },
     Http1(Box<Http1Connection>),
+    Http2(Box<Http2Connection>),
     /// Not a protocol the daemon parses; its bytes are counted and dropped.
     Unparsed,
 }
@@ -80,6 +84,7 @@ struct Connection {
     /// Monotonic time of the last bytes, for the idle sweep.
     last_activity_ns: u64,
     counters_reported: Http1Counters,
+    http2_reported: Http2Counters,
 }
 
 /// Bytes one capture event carries for a connection.
@@ -103,6 +108,19 @@ pub struct ConnectionExchange {
     /// Position of the exchange on its connection, from 0.
     pub ordinal: u64,
     pub lost_bytes: bool,
+    /// Stream details when the exchange came from HTTP/2.
+    pub http2: Option<Http2Details>,
+}
+
+/// What an HTTP/2 stream adds to its exchange.
+#[derive(Clone, Debug)]
+pub struct Http2Details {
+    pub stream_id: u32,
+    /// RST_STREAM error code, when the stream was reset.
+    pub reset: Option<u32>,
+    /// Headers could not be fully decoded, or data was missing.
+    pub partial: bool,
+    pub grpc: Option<GrpcCall>,
 }
 
 /// Events of the table that the daemon counts.
@@ -117,6 +135,7 @@ pub struct StreamCounters {
     pub unparsed_connections: u64,
     pub unparsed_bytes: u64,
     pub http1: Http1Counters,
+    pub http2: Http2Counters,
 }
 
 /// The bounded connection table.
@@ -223,6 +242,7 @@ impl ConnectionTable {
                     lost_bytes: false,
                     last_activity_ns: Clock::monotonic_ns(),
                     counters_reported: Http1Counters::default(),
+                    http2_reported: Http2Counters::default(),
                 },
             );
         }
@@ -280,37 +300,38 @@ impl ConnectionTable {
             if same_direction {
                 prefix.extend_from_slice(&data[..data.len().min(DETECTION_BYTES)]);
             }
-            let role = match http1::detect(&prefix) {
-                // Wait for more bytes, unless the other side already spoke.
-                Detection::NeedMore if same_direction && prefix.len() < DETECTION_BYTES => {
+            match detect_protocol(&prefix, same_direction) {
+                Detected::NeedMore => {
                     pending.extend_from_slice(data);
                     return out;
                 }
-                // The first bytes of a connection are a request when the
-                // process that wrote them is the client.
-                Detection::Request => Some(match first {
-                    Direction::Egress => Role::Client,
-                    Direction::Ingress => Role::Server,
-                }),
-                Detection::Response => Some(match first {
-                    Direction::Egress => Role::Server,
-                    Direction::Ingress => Role::Client,
-                }),
-                _ => None,
-            };
-            match role {
-                Some(role) => {
+                Detected::Protocol(protocol, starts_with_request) => {
                     // Earlier pushes' bytes, fewer than DETECTION_BYTES.
                     let earlier = std::mem::take(pending);
                     let first = *first;
+                    let role = match starts_with_request {
+                        // The first bytes of a connection are a request
+                        // when the process that wrote them is the client.
+                        Some(true) => role_of_writer(first, true),
+                        Some(false) => role_of_writer(first, false),
+                        None => guess_role(&connection.info),
+                    };
                     connection.info.role = Some(role);
-                    let mut parser = Box::new(Http1Connection::new(limits));
+                    connection.parser = match protocol {
+                        Protocol::Http1 => {
+                            ParserState::Http1(Box::new(Http1Connection::new(limits)))
+                        }
+                        Protocol::Http2 { preface_seen } => ParserState::Http2(Box::new(
+                            Http2Connection::new(http2_limits(&limits), preface_seen),
+                        )),
+                    };
                     if !earlier.is_empty() {
-                        parser.push(side_of(role, first), &earlier, timestamp_ns);
+                        connection
+                            .parser
+                            .push(side_of(role, first), &earlier, timestamp_ns);
                     }
-                    connection.parser = ParserState::Http1(parser);
                 }
-                None => {
+                Detected::Unparsed => {
                     self.counters.unparsed_connections += 1;
                     self.counters.unparsed_bytes += pending.len() as u64;
                     connection.parser = ParserState::Unparsed;
@@ -319,7 +340,9 @@ impl ConnectionTable {
         }
 
         match &mut connection.parser {
-            ParserState::Http1(parser) => {
+            ParserState::Unparsed => self.counters.unparsed_bytes += data.len() as u64,
+            ParserState::Detecting { .. } => {}
+            parser => {
                 let role = connection.info.role.unwrap_or(Role::Client);
                 let side = side_of(role, direction);
                 parser.push(side, data, timestamp_ns);
@@ -329,8 +352,6 @@ impl ConnectionTable {
                 }
                 Self::collect(connection, &mut self.counters, &mut out);
             }
-            ParserState::Unparsed => self.counters.unparsed_bytes += data.len() as u64,
-            ParserState::Detecting { .. } => {}
         }
         out
     }
@@ -379,8 +400,10 @@ impl ConnectionTable {
         counters: &mut StreamCounters,
         out: &mut Vec<ConnectionExchange>,
     ) {
-        if let ParserState::Http1(parser) = &mut connection.parser {
-            parser.close(timestamp_ns);
+        match &mut connection.parser {
+            ParserState::Http1(parser) => parser.close(timestamp_ns),
+            ParserState::Http2(parser) => parser.close(timestamp_ns),
+            _ => {}
         }
         Self::collect(&mut connection, counters, out);
     }
@@ -390,26 +413,64 @@ impl ConnectionTable {
         counters: &mut StreamCounters,
         out: &mut Vec<ConnectionExchange>,
     ) {
-        let ParserState::Http1(parser) = &mut connection.parser else {
-            return;
-        };
-        let now = parser.counters();
-        let before = connection.counters_reported;
-        counters.http1.parse_errors += now.parse_errors - before.parse_errors;
-        counters.http1.resyncs += now.resyncs - before.resyncs;
-        counters.http1.skipped_bytes += now.skipped_bytes - before.skipped_bytes;
-        counters.http1.unanswered_requests += now.unanswered_requests - before.unanswered_requests;
-        counters.http1.orphan_responses += now.orphan_responses - before.orphan_responses;
-        connection.counters_reported = now;
+        let mut upgrade_to_http2 = false;
+        match &mut connection.parser {
+            ParserState::Http1(parser) => {
+                let now = parser.counters();
+                let before = connection.counters_reported;
+                counters.http1.parse_errors += now.parse_errors - before.parse_errors;
+                counters.http1.resyncs += now.resyncs - before.resyncs;
+                counters.http1.skipped_bytes += now.skipped_bytes - before.skipped_bytes;
+                counters.http1.unanswered_requests +=
+                    now.unanswered_requests - before.unanswered_requests;
+                counters.http1.orphan_responses += now.orphan_responses - before.orphan_responses;
+                connection.counters_reported = now;
 
-        for exchange in parser.take_exchanges() {
-            out.push(ConnectionExchange {
-                info: connection.info.clone(),
-                exchange,
-                ordinal: connection.exchanges,
-                lost_bytes: std::mem::take(&mut connection.lost_bytes),
-            });
-            connection.exchanges += 1;
+                for exchange in parser.take_exchanges() {
+                    upgrade_to_http2 |= is_h2c_upgrade(&exchange);
+                    out.push(ConnectionExchange {
+                        info: connection.info.clone(),
+                        exchange,
+                        ordinal: connection.exchanges,
+                        lost_bytes: std::mem::take(&mut connection.lost_bytes),
+                        http2: None,
+                    });
+                    connection.exchanges += 1;
+                }
+            }
+            ParserState::Http2(parser) => {
+                let now = parser.counters();
+                add_http2(&mut counters.http2, &now, &connection.http2_reported);
+                connection.http2_reported = now;
+
+                for stream in parser.take_exchanges() {
+                    out.push(ConnectionExchange {
+                        info: connection.info.clone(),
+                        exchange: stream.exchange,
+                        // Streams finish in different orders on the two
+                        // ends of a connection; the stream id is the same.
+                        ordinal: stream.stream_id as u64,
+                        lost_bytes: std::mem::take(&mut connection.lost_bytes) || stream.partial,
+                        http2: Some(Http2Details {
+                            stream_id: stream.stream_id,
+                            reset: stream.reset,
+                            partial: stream.partial,
+                            grpc: stream.grpc,
+                        }),
+                    });
+                    connection.exchanges += 1;
+                }
+            }
+            _ => {}
+        }
+
+        if upgrade_to_http2 {
+            // After `101 Switching Protocols` to h2c, the client sends the
+            // HTTP/2 preface; the request that asked is stream 1.
+            // NOTE: bytes that arrived in the same push as the 101 were
+            // consumed by the HTTP/1 parser and are not replayed.
+            connection.parser =
+                ParserState::Http2(Box::new(Http2Connection::new(Http2Limits::default(), true)));
         }
     }
 }
@@ -420,4 +481,150 @@ fn side_of(role: Role, direction: Direction) -> Side {
         (Role::Client, Direction::Egress) | (Role::Server, Direction::Ingress) => Side::Client,
         (Role::Client, Direction::Ingress) | (Role::Server, Direction::Egress) => Side::Server,
     }
+}
+
+impl ParserState {
+    fn push(&mut self, side: Side, data: &[u8], timestamp_ns: u64) {
+        match self {
+            ParserState::Http1(parser) => parser.push(side, data, timestamp_ns),
+            ParserState::Http2(parser) => parser.push(side, data, timestamp_ns),
+            _ => {}
+        }
+    }
+
+    fn push_gap(&mut self, side: Side, len: u64, timestamp_ns: u64) {
+        match self {
+            ParserState::Http1(parser) => parser.push_gap(side, len, timestamp_ns),
+            ParserState::Http2(parser) => parser.push_gap(side, len, timestamp_ns),
+            _ => {}
+        }
+    }
+}
+
+/// A protocol the table parses.
+enum Protocol {
+    Http1,
+    /// `preface_seen`: the connection starts at its beginning.
+    Http2 {
+        preface_seen: bool,
+    },
+}
+
+enum Detected {
+    NeedMore,
+    /// The protocol, and whether the first bytes are a request (`None`:
+    /// cannot tell, as for HTTP/2 frames seen mid-connection).
+    Protocol(Protocol, Option<bool>),
+    Unparsed,
+}
+
+/// Decides the protocol from the first bytes of a connection.
+fn detect_protocol(prefix: &[u8], same_direction: bool) -> Detected {
+    let may_wait = same_direction && prefix.len() < DETECTION_BYTES;
+    match crate::protocols::http2::detect_preface(prefix) {
+        PrefaceDetection::Preface => {
+            return Detected::Protocol(Protocol::Http2 { preface_seen: true }, Some(true))
+        }
+        PrefaceDetection::NeedMore if may_wait => return Detected::NeedMore,
+        _ => {}
+    }
+    match http1::detect(prefix) {
+        Detection::Request => Detected::Protocol(Protocol::Http1, Some(true)),
+        Detection::Response => Detected::Protocol(Protocol::Http1, Some(false)),
+        Detection::NeedMore if may_wait => Detected::NeedMore,
+        _ if looks_like_http2_frame(prefix) => Detected::Protocol(
+            Protocol::Http2 {
+                preface_seen: false,
+            },
+            None,
+        ),
+        _ => Detected::Unparsed,
+    }
+}
+
+/// Whether `data` starts with a plausible HTTP/2 frame header (RFC 9113
+/// section 4.1): a known type, a length within the largest frame size, a
+/// clear reserved bit, and a stream id that fits the type. Used when the
+/// capture starts in the middle of a connection.
+fn looks_like_http2_frame(data: &[u8]) -> bool {
+    if data.len() < 9 {
+        return false;
+    }
+    let length = u32::from_be_bytes([0, data[0], data[1], data[2]]);
+    let frame_type = data[3];
+    let stream_id = u32::from_be_bytes([data[5], data[6], data[7], data[8]]);
+    if stream_id & 0x8000_0000 != 0 || length > (1 << 24) - 1 {
+        return false;
+    }
+    match frame_type {
+        // SETTINGS, PING, GOAWAY: connection-level.
+        4 | 6 | 7 => stream_id == 0,
+        // DATA, HEADERS, PRIORITY, RST_STREAM, PUSH_PROMISE, CONTINUATION.
+        0..=3 | 5 | 9 => stream_id != 0,
+        // WINDOW_UPDATE: either.
+        8 => length == 4,
+        _ => false,
+    }
+}
+
+/// The role of the process that wrote a connection's first bytes.
+fn role_of_writer(first: Direction, wrote_request: bool) -> Role {
+    match (first, wrote_request) {
+        (Direction::Egress, true) | (Direction::Ingress, false) => Role::Client,
+        (Direction::Egress, false) | (Direction::Ingress, true) => Role::Server,
+    }
+}
+
+/// Guesses which end serves when the bytes cannot tell: the end whose port
+/// has a listening socket, else the end with the lower port, because
+/// clients get ephemeral ports (32768 and up on Linux by default).
+fn guess_role(info: &ConnectionInfo) -> Role {
+    let (Some(local), Some(remote)) = (info.local.address, info.remote.address) else {
+        return Role::Client;
+    };
+    let proc_net = std::path::Path::new("/proc/net");
+    if crate::capture::listeners::is_listening(proc_net, local.port()) {
+        return Role::Server;
+    }
+    if crate::capture::listeners::is_listening(proc_net, remote.port()) {
+        return Role::Client;
+    }
+    if local.port() < remote.port() {
+        Role::Server
+    } else {
+        Role::Client
+    }
+}
+
+/// HTTP/2 limits that share the HTTP/1 body capture size.
+fn http2_limits(limits: &Http1Limits) -> Http2Limits {
+    Http2Limits {
+        max_body_capture: limits.max_body_capture,
+        ..Http2Limits::default()
+    }
+}
+
+/// Whether an exchange switched its connection to cleartext HTTP/2.
+fn is_h2c_upgrade(exchange: &Exchange) -> bool {
+    let upgrade_requested = exchange.request.headers.iter().any(|header| {
+        header.name.eq_ignore_ascii_case("upgrade") && header.value.eq_ignore_ascii_case(b"h2c")
+    });
+    upgrade_requested
+        && exchange
+            .response
+            .as_ref()
+            .is_some_and(|response| response.status == 101)
+}
+
+fn add_http2(total: &mut Http2Counters, now: &Http2Counters, before: &Http2Counters) {
+    total.frames += now.frames - before.frames;
+    total.frame_errors += now.frame_errors - before.frame_errors;
+    total.resyncs += now.resyncs - before.resyncs;
+    total.skipped_bytes += now.skipped_bytes - before.skipped_bytes;
+    total.hpack_errors += now.hpack_errors - before.hpack_errors;
+    total.partial_streams += now.partial_streams - before.partial_streams;
+    total.reset_streams += now.reset_streams - before.reset_streams;
+    total.evicted_streams += now.evicted_streams - before.evicted_streams;
+    total.goaways += now.goaways - before.goaways;
+    total.untracked_stream_frames += now.untracked_stream_frames - before.untracked_stream_frames;
 }

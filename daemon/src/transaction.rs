@@ -18,6 +18,9 @@ use crate::{
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     Http1,
+    Http2,
+    /// gRPC over HTTP/2.
+    Grpc,
 }
 
 /// How a request authenticated itself, judged from its headers alone.
@@ -113,6 +116,21 @@ pub struct TransactionFlags {
     pub body_not_analysed: bool,
 }
 
+/// What a gRPC call adds to its transaction. Message payloads are not
+/// stored, only counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrpcSummary {
+    /// `package.Service`
+    pub service: String,
+    pub method: String,
+    /// `grpc-status` from the trailers (0 is OK).
+    pub status: Option<u32>,
+    pub message: Option<String>,
+    pub request_messages: u64,
+    pub response_messages: u64,
+    pub compressed: bool,
+}
+
 /// An HTTP request with its response.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transaction {
@@ -144,6 +162,14 @@ pub struct Transaction {
     /// East/west, north/south or third-party, from the internal networks.
     #[serde(default)]
     pub direction: Option<TrafficDirection>,
+    /// HTTP/2 stream id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
+    /// RST_STREAM error code, when the HTTP/2 stream was reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_code: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcSummary>,
     /// Id of the inventory endpoint this call was counted under.
     pub endpoint_id: String,
     pub flags: TransactionFlags,

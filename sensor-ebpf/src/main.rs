@@ -13,6 +13,7 @@
 #![no_std]
 #![no_main]
 
+mod bench_probes;
 mod emit;
 mod maps;
 mod openssl;

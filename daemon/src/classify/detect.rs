@@ -100,8 +100,6 @@ const DIGIT: u8 = 1;
 const UPPER: u8 = 2;
 const AT: u8 = 4;
 const COLON: u8 = 8;
-/// `_` and `-`, found in every lowercase token prefix.
-const TOKEN_PUNCT: u8 = 16;
 
 static BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -116,8 +114,6 @@ static BYTE_CLASS: [u8; 256] = {
             AT
         } else if b == b':' {
             COLON
-        } else if b == b'_' || b == b'-' {
-            TOKEN_PUNCT
         } else {
             0
         };
@@ -126,28 +122,80 @@ static BYTE_CLASS: [u8; 256] = {
     table
 };
 
-/// Which byte classes a value contains, and how many digits and colons.
+/// First and second bytes of the bigrams that begin a literal prefix, as
+/// family bits: `A` then one of `KSBCI` (AWS, Google), one of `pousrbtke`
+/// then `_` (GitHub, Stripe), `xo` (Slack), `yJ` (JWT, whose `eyJ` is
+/// base64 for `{"`) and `--` (PEM). A value without any of them cannot hold
+/// a prefixed token, which spares the automaton most values.
+static PREFIX_BIGRAM_FIRST: [u8; 256] = bigram_table(&[
+    (b"A", 1),
+    (b"pousrbtke", 2),
+    (b"x", 4),
+    (b"y", 8),
+    (b"-", 16),
+]);
+static PREFIX_BIGRAM_SECOND: [u8; 256] =
+    bigram_table(&[(b"KSBCI", 1), (b"_", 2), (b"o", 4), (b"J", 8), (b"-", 16)]);
+
+const fn bigram_table(families: &[(&[u8], u8)]) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut family = 0;
+    while family < families.len() {
+        let (bytes, bit) = families[family];
+        let mut index = 0;
+        while index < bytes.len() {
+            table[bytes[index] as usize] |= bit;
+            index += 1;
+        }
+        family += 1;
+    }
+    table
+}
+
+/// Which byte classes a value contains, how many digits and colons, and
+/// whether a literal-prefix bigram occurs.
 struct Shape {
     classes: u8,
     digits: usize,
     colons: usize,
+    prefix_bigram: bool,
 }
 
 fn shape_of(value: &[u8]) -> Shape {
     let mut classes = 0u8;
     let mut digits = 0usize;
     let mut colons = 0usize;
+    let mut bigrams = 0u8;
+    let mut previous = 0u8;
     for &byte in value {
         let class = BYTE_CLASS[usize::from(byte)];
         classes |= class;
         digits += usize::from(class == DIGIT);
         colons += usize::from(class == COLON);
+        bigrams |=
+            PREFIX_BIGRAM_FIRST[usize::from(previous)] & PREFIX_BIGRAM_SECOND[usize::from(byte)];
+        previous = byte;
     }
     Shape {
         classes,
         digits,
         colons,
+        prefix_bigram: bigrams != 0,
     }
+}
+
+/// Returns whether `value` is an ISO 8601 date-time such as
+/// `2024-03-15T10:22:33.123Z`, the most common digit-bearing JSON string.
+/// No built-in pattern matches one, so the pattern passes skip it.
+fn is_iso_timestamp(value: &[u8]) -> bool {
+    (11..=35).contains(&value.len())
+        && value[4] == b'-'
+        && value[7] == b'-'
+        && matches!(value[10], b'T' | b' ')
+        && value[..4].iter().all(u8::is_ascii_digit)
+        && value.iter().all(|b| {
+            b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'T' | b'Z' | b'+' | b' ')
+        })
 }
 
 /// The detectors of one classifier.
@@ -193,9 +241,15 @@ impl Detectors {
         claimed: &mut Claimed,
         emit: &mut impl Emit,
     ) {
+        if is_iso_timestamp(value) {
+            if !self.custom.is_empty() {
+                self.scan_custom(value, field, emit);
+            }
+            return;
+        }
         let shape = shape_of(value);
 
-        if value.len() >= MIN_PREFIXED_TOKEN_LEN && shape.classes & (UPPER | TOKEN_PUNCT) != 0 {
+        if value.len() >= MIN_PREFIXED_TOKEN_LEN && shape.prefix_bigram {
             self.scan_prefixed_tokens(value, claimed, emit);
         }
         if shape.classes & AT != 0 && self.enabled(builtin::EMAIL) {
@@ -265,14 +319,12 @@ impl Detectors {
                 || ((byte == b'+' || byte == b'(')
                     && value.get(index + 1).is_some_and(u8::is_ascii_digit));
 
-            if starts_number && !claimed.covers(index) {
+            if starts_number && !suppressed && !claimed.covers(index) {
                 let run = NumberRun::parse(value, index);
-                if !suppressed {
-                    if let Some(data_type) = classify_number_run(&run, value) {
-                        if self.enabled(data_type) {
-                            emit.emit(data_type, run.start..run.end);
-                            claimed.push(run.start..run.end);
-                        }
+                if let Some(data_type) = classify_number_run(&run, value) {
+                    if self.enabled(data_type) {
+                        emit.emit(data_type, run.start..run.end);
+                        claimed.push(run.start..run.end);
                     }
                 }
                 index = skip_word(value, run.end.max(index + 1));

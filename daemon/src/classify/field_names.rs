@@ -8,7 +8,9 @@
 //! `name` is a person's name only inside a `customer`, `user` or `patient`
 //! object, and `zip` is part of a postal address only inside an address.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Keys longer than this are not classified: no field name the rules know is
 /// this long, and the bound keeps the word buffer on the stack.
@@ -43,6 +45,20 @@ impl FieldKinds {
     /// An identifier, counter, amount, version or time: numbers under it are
     /// not taken for cards, phone numbers, SSNs or IP addresses.
     pub const IDENTIFIER: Self = Self(1 << 12);
+
+    /// Flags that have a whole-value rule in `field_rules`.
+    pub const VALUE_RULES: Self = Self(
+        Self::PASSWORD.0
+            | Self::SECRET.0
+            | Self::SSN.0
+            | Self::BIRTH_DATE.0
+            | Self::PHONE.0
+            | Self::NATIONAL_ID.0
+            | Self::DIAGNOSIS.0
+            | Self::MEDICAL_RECORD.0
+            | Self::PERSON_NAME.0
+            | Self::POSTAL_ADDRESS.0,
+    );
 
     // Flags below describe an object's name and affect its children only.
     /// An object about a person, whose `name` child is a person's name.
@@ -126,9 +142,22 @@ impl FieldInfo {
 
 /// Field names of custom data types, normalised as [`normalize_field_name`]
 /// does.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CustomFieldNames {
     names: HashMap<Vec<u8>, u64>,
+    /// Identity of this table in the field cache, unique per process and
+    /// never 0, so classifiers with different custom names share no entries.
+    cache_owner: u64,
+}
+
+impl Default for CustomFieldNames {
+    fn default() -> Self {
+        static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+        Self {
+            names: HashMap::new(),
+            cache_owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl CustomFieldNames {
@@ -156,9 +185,114 @@ pub fn normalize_field_name(name: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Number of entries in a [`FieldCache`].
+const CACHE_SLOTS: usize = 512;
+
+/// Longest key kept in a [`FieldCache`]; longer keys are classified every
+/// time.
+const CACHE_KEY_LEN: usize = 32;
+
+/// A classified key in a [`FieldCache`].
+#[derive(Clone, Copy)]
+struct CacheEntry {
+    /// [`CustomFieldNames::cache_owner`] of the classifier, 0 for an empty
+    /// slot.
+    owner: u64,
+    parent: u32,
+    length: u8,
+    key: [u8; CACHE_KEY_LEN],
+    info: FieldInfo,
+}
+
+const EMPTY_ENTRY: CacheEntry = CacheEntry {
+    owner: 0,
+    parent: 0,
+    length: 0,
+    key: [0; CACHE_KEY_LEN],
+    info: FieldInfo {
+        kinds: FieldKinds::empty(),
+        custom: 0,
+    },
+};
+
+/// Recently classified keys, direct-mapped by a hash of the key and its
+/// parent's flags. API bodies repeat the same keys in every array element
+/// and every response of an endpoint, so most keys are found here instead
+/// of being split and matched again.
+pub struct FieldCache {
+    entries: Vec<CacheEntry>,
+}
+
+impl FieldCache {
+    fn new() -> Self {
+        Self {
+            entries: vec![EMPTY_ENTRY; CACHE_SLOTS],
+        }
+    }
+
+    /// Classifies `key` under `parent`, as [`classify_field`] does.
+    pub fn classify(
+        &mut self,
+        key: &[u8],
+        parent: &FieldInfo,
+        custom: &CustomFieldNames,
+    ) -> FieldInfo {
+        if key.len() > CACHE_KEY_LEN {
+            return classify_field_uncached(key, parent, custom);
+        }
+
+        let slot = (key_hash(key, parent.kinds.0) >> 40) as usize % CACHE_SLOTS;
+        let entry = &mut self.entries[slot];
+        let hit = entry.owner == custom.cache_owner
+            && entry.parent == parent.kinds.0
+            && usize::from(entry.length) == key.len()
+            && &entry.key[..key.len()] == key;
+        if hit {
+            return entry.info;
+        }
+
+        let info = classify_field_uncached(key, parent, custom);
+        entry.owner = custom.cache_owner;
+        entry.parent = parent.kinds.0;
+        entry.length = key.len() as u8;
+        entry.key[..key.len()].copy_from_slice(key);
+        entry.info = info;
+        info
+    }
+}
+
+/// Hashes a key of at most [`CACHE_KEY_LEN`] bytes eight bytes at a time.
+fn key_hash(key: &[u8], parent: u32) -> u64 {
+    let mut hash = (key.len() as u64) ^ (u64::from(parent) << 32);
+    for chunk in key.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        hash = (hash ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        hash ^= hash >> 29;
+    }
+    hash
+}
+
+thread_local! {
+    static FIELD_CACHE: RefCell<FieldCache> = RefCell::new(FieldCache::new());
+}
+
+/// Runs `work` with this thread's field cache, or with a fresh one when the
+/// thread's cache is already in use further up the stack.
+pub fn with_field_cache<R>(work: impl FnOnce(&mut FieldCache) -> R) -> R {
+    FIELD_CACHE.with(|cache| match cache.try_borrow_mut() {
+        Ok(mut cache) => work(&mut cache),
+        Err(_) => work(&mut FieldCache::new()),
+    })
+}
+
 /// Classifies the field name `key` inside an object whose own name was
 /// classified as `parent`.
 pub fn classify_field(key: &[u8], parent: &FieldInfo, custom: &CustomFieldNames) -> FieldInfo {
+    with_field_cache(|cache| cache.classify(key, parent, custom))
+}
+
+fn classify_field_uncached(key: &[u8], parent: &FieldInfo, custom: &CustomFieldNames) -> FieldInfo {
     let Some(words) = Words::split(key) else {
         return FieldInfo::default();
     };
@@ -269,10 +403,6 @@ impl Words {
         &self.buffer[start..usize::from(self.ends[index])]
     }
 
-    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        (0..self.count).map(|index| self.get(index))
-    }
-
     /// Index of the last word that is not all digits, or 0.
     fn last_alphabetic(&self) -> usize {
         (0..self.count)
@@ -285,6 +415,7 @@ impl Words {
     fn joined(&self) -> &[u8] {
         &self.buffer[..self.length]
     }
+}
 
 /// What one word of a name says, before the words are combined.
 struct WordFlags;
@@ -463,7 +594,11 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
     // is about, so the rules look at the last word that has letters.
     let last_word = words.last_alphabetic();
     let last = flags[last_word];
-    let before_last = if last_word >= 1 { flags[last_word - 1] } else { 0 };
+    let before_last = if last_word >= 1 {
+        flags[last_word - 1]
+    } else {
+        0
+    };
     let has = |flag: u32| all & flag != 0;
     let has_pair = |flag: u32| pairs & flag != 0;
 
@@ -474,7 +609,8 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
         kinds.insert(FieldKinds::PASSWORD);
     }
 
-    let key_pair = words.get(last_word) == b"key" && before_last & (W::KEY_QUALIFIER | W::SECRET) != 0;
+    let key_pair =
+        words.get(last_word) == b"key" && before_last & (W::KEY_QUALIFIER | W::SECRET) != 0;
     if (has(W::SECRET) || key_pair) && !has(W::SECRET_NEGATION | W::IDENTIFIER) {
         kinds.insert(FieldKinds::SECRET);
     }

@@ -151,11 +151,105 @@ pub struct TypeLabel<'a> {
     pub compliance: &'a [Compliance],
 }
 
+/// Where a detection was made, borrowed until it becomes a [`Section`].
+pub enum SectionRef<'a> {
+    Header(&'a str),
+    Query(&'a str),
+    /// A body location: the multipart field name, if any, then the path
+    /// inside it. `path: None` is the whole plain-text body.
+    Body {
+        prefix: Option<&'a str>,
+        path: Option<&'a str>,
+    },
+}
+
+impl SectionRef<'_> {
+    pub fn to_section(&self) -> Section {
+        match self {
+            SectionRef::Header(name) => Section::Header {
+                name: (*name).to_string(),
+            },
+            SectionRef::Query(parameter) => Section::Query {
+                parameter: (*parameter).to_string(),
+            },
+            SectionRef::Body { prefix, path } => {
+                let path = match (prefix, path) {
+                    (None, Some(path)) => (*path).to_string(),
+                    (None, None) => "$".to_string(),
+                    (Some(prefix), None) => (*prefix).to_string(),
+                    (Some(prefix), Some(path)) => format!("{prefix}:{path}"),
+                };
+                Section::Body { path }
+            }
+        }
+    }
+}
+
+impl SectionRef<'_> {
+    /// Returns whether `section` is the section this refers to.
+    fn matches(&self, section: &Section) -> bool {
+        match (self, section) {
+            (SectionRef::Header(name), Section::Header { name: other }) => name == other,
+            (SectionRef::Query(parameter), Section::Query { parameter: other }) => {
+                parameter == other
+            }
+            (SectionRef::Body { prefix, path }, Section::Body { path: other }) => {
+                match (prefix, path) {
+                    (None, Some(path)) => path == other,
+                    (None, None) => other == "$",
+                    (Some(prefix), None) => prefix == other,
+                    (Some(prefix), Some(path)) => {
+                        other.len() == prefix.len() + 1 + path.len()
+                            && other.starts_with(prefix)
+                            && other.ends_with(path)
+                            && other.as_bytes()[prefix.len()] == b':'
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// Returns a 64-bit FNV-1a hash of the section with `type_id` and
+    /// `part`, the key of [`FindingSet`]'s index.
+    fn hash_with(&self, type_id: u16, part: Part) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut write = |bytes: &[u8]| {
+            for &byte in bytes {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        write(&type_id.to_le_bytes());
+        write(&[part as u8]);
+        match self {
+            SectionRef::Header(name) => {
+                write(b"h");
+                write(name.as_bytes());
+            }
+            SectionRef::Query(parameter) => {
+                write(b"q");
+                write(parameter.as_bytes());
+            }
+            SectionRef::Body { prefix, path } => {
+                write(b"b");
+                write(prefix.unwrap_or("").as_bytes());
+                write(b":");
+                write(path.unwrap_or("$").as_bytes());
+            }
+        }
+        hash
+    }
+}
+
 /// Findings aggregated by data type, part and section.
 #[derive(Clone, Default)]
 pub struct FindingSet {
     findings: Vec<Finding>,
-    index: HashMap<(u16, Part, Section), usize>,
+    /// Type of each finding, by position.
+    type_ids: Vec<u16>,
+    /// Position of a finding by [`SectionRef::hash_with`]. A hash whose
+    /// finding does not match (a collision) falls back to a linear search.
+    index: HashMap<u64, usize>,
     dropped: u64,
 }
 
@@ -167,29 +261,46 @@ impl FindingSet {
         type_id: u16,
         label: &TypeLabel<'_>,
         part: Part,
-        section: Section,
+        section: &SectionRef<'_>,
         fingerprint: impl FnOnce() -> String,
     ) {
-        let key = (type_id, part, section);
-        let position = match self.index.get(&key) {
-            Some(&position) => position,
-            None => {
-                if self.findings.len() >= MAX_FINDINGS {
-                    self.dropped += 1;
-                    return;
+        let hash = section.hash_with(type_id, part);
+        let same = |position: usize, findings: &[Finding], type_ids: &[u16]| {
+            type_ids[position] == type_id
+                && findings[position].part == part
+                && section.matches(&findings[position].section)
+        };
+
+        let indexed = self
+            .index
+            .get(&hash)
+            .copied()
+            .filter(|&position| same(position, &self.findings, &self.type_ids));
+        let position = match indexed {
+            Some(position) => position,
+            None => match (0..self.findings.len())
+                .find(|&position| same(position, &self.findings, &self.type_ids))
+            {
+                Some(position) => position,
+                None => {
+                    if self.findings.len() >= MAX_FINDINGS {
+                        self.dropped += 1;
+                        return;
+                    }
+                    self.findings.push(Finding {
+                        data_type: label.name.to_string(),
+                        sensitivity: label.sensitivity,
+                        compliance: label.compliance.to_vec(),
+                        part,
+                        section: section.to_section(),
+                        count: 0,
+                        fingerprints: Vec::new(),
+                    });
+                    self.type_ids.push(type_id);
+                    self.index.insert(hash, self.findings.len() - 1);
+                    self.findings.len() - 1
                 }
-                self.findings.push(Finding {
-                    data_type: label.name.to_string(),
-                    sensitivity: label.sensitivity,
-                    compliance: label.compliance.to_vec(),
-                    part,
-                    section: key.2.clone(),
-                    count: 0,
-                    fingerprints: Vec::new(),
-                });
-                self.index.insert(key, self.findings.len() - 1);
-                self.findings.len() - 1
-            }
+            },
         };
 
         let finding = &mut self.findings[position];

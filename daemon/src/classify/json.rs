@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use super::field_names::{classify_field, CustomFieldNames, FieldInfo};
+use super::field_names::{with_field_cache, CustomFieldNames, FieldCache, FieldInfo};
 
 /// Maximum nesting depth. Deeper documents are reported as invalid and
 /// scanned as plain text, which bounds the walker's memory.
@@ -22,14 +22,56 @@ pub struct JsonValue<'a> {
     /// The value: a string's content after unescaping, or a number's text.
     pub bytes: &'a [u8],
     pub field: &'a FieldInfo,
-    /// Path such as `$.customer.emails[*]`.
-    pub path: &'a str,
+    /// Where the value sits, rendered on demand as `$.customer.emails[*]`.
+    pub path: JsonPath<'a>,
     /// Range of the value in the body: a string's content between the
     /// quotes, or the number.
     pub raw: Range<usize>,
     /// Whether `bytes` is the body's bytes at `raw` unchanged, so offsets in
     /// `bytes` are offsets from `raw.start`. False for strings with escapes.
     pub verbatim: bool,
+    pub is_number: bool,
+}
+
+/// The path of a value, kept as the walker's open containers so that the
+/// string is built only for values that are reported.
+#[derive(Clone, Copy)]
+pub struct JsonPath<'a> {
+    body: &'a [u8],
+    frames: &'a [Frame],
+    key_arena: &'a [u8],
+}
+
+impl JsonPath<'_> {
+    /// Renders the path: `$`, then `.key` or `['odd key']` for each object
+    /// and `[*]` for each array.
+    pub fn render(&self) -> String {
+        let mut path = String::from("$");
+        for frame in self.frames {
+            match (&frame.key, frame.is_object) {
+                (Some(key), true) => {
+                    let bytes = if key.in_arena {
+                        &self.key_arena[key.range.clone()]
+                    } else {
+                        &self.body[key.range.clone()]
+                    };
+                    push_path_segment(&mut path, bytes);
+                }
+                (None, true) => {}
+                (_, false) => path.push_str("[*]"),
+            }
+        }
+        path
+    }
+}
+
+/// Where the current key of an object frame is stored.
+#[derive(Clone)]
+struct KeyLocation {
+    range: Range<usize>,
+    /// The key had escapes and its decoded bytes are in the key arena;
+    /// otherwise `range` is in the body.
+    in_arena: bool,
 }
 
 /// Why a walk stopped early.
@@ -44,14 +86,17 @@ pub enum JsonError {
 }
 
 /// One open object or array.
-struct Frame {
+pub struct Frame {
     is_object: bool,
-    /// Length of the path before this container's own segment was added.
-    path_len: usize,
     /// Evidence of the name this container is the value of.
     context: FieldInfo,
     /// Evidence of the current key, for objects.
     current: FieldInfo,
+    /// The current key, for objects.
+    key: Option<KeyLocation>,
+    /// Length of the key arena when the frame was opened; its escaped keys
+    /// are stored after that.
+    arena_start: usize,
 }
 
 /// What the walker expects next.
@@ -74,33 +119,43 @@ pub fn walk_json(
     custom_fields: &CustomFieldNames,
     mut visit: impl FnMut(&JsonValue<'_>),
 ) -> Result<(), JsonError> {
-    let mut walker = Walker {
-        body,
-        position: 0,
-        path: String::from("$"),
-        stack: Vec::new(),
-        scratch: Vec::new(),
-        key_scratch: Vec::new(),
-        root: FieldInfo::default(),
-        custom_fields,
-    };
-    walker.run(&mut visit)
+    with_field_cache(|field_cache| {
+        let mut walker = Walker {
+            body,
+            position: 0,
+            stack: Vec::new(),
+            scratch: Vec::new(),
+            key_arena: Vec::new(),
+            root: FieldInfo::default(),
+            custom_fields,
+            field_cache,
+        };
+        walker.run(&mut visit)
+    })
 }
 
 struct Walker<'b, 'c> {
     body: &'b [u8],
     position: usize,
-    path: String,
     stack: Vec<Frame>,
     /// Unescaped string values.
     scratch: Vec<u8>,
-    /// Unescaped keys.
-    key_scratch: Vec<u8>,
+    /// Unescaped keys of the open objects.
+    key_arena: Vec<u8>,
     root: FieldInfo,
     custom_fields: &'c CustomFieldNames,
+    field_cache: &'c mut FieldCache,
 }
 
 impl Walker<'_, '_> {
+    fn path(&self) -> JsonPath<'_> {
+        JsonPath {
+            body: self.body,
+            frames: &self.stack,
+            key_arena: &self.key_arena,
+        }
+    }
+
     fn run(&mut self, visit: &mut impl FnMut(&JsonValue<'_>)) -> Result<(), JsonError> {
         let mut expect = Expect::Value;
         loop {
@@ -184,16 +239,13 @@ impl Walker<'_, '_> {
                 }
                 self.position += 1;
                 let context = self.current_field();
-                let path_len = self.path.len();
                 let is_object = byte == b'{';
-                if !is_object {
-                    self.path.push_str("[*]");
-                }
                 self.stack.push(Frame {
                     is_object,
-                    path_len,
                     context,
                     current: FieldInfo::default(),
+                    key: None,
+                    arena_start: self.key_arena.len(),
                 });
                 Ok(if is_object {
                     Expect::KeyOrEnd
@@ -203,19 +255,20 @@ impl Walker<'_, '_> {
             }
             b'"' => {
                 self.position += 1;
-                let (raw, verbatim) = self.string(false)?;
+                let (raw, decoded) = self.string(false)?;
                 let field = self.current_field();
-                let bytes = if verbatim {
-                    &self.body[raw.clone()]
-                } else {
-                    &self.scratch[..]
+                let verbatim = decoded.is_none();
+                let bytes = match decoded {
+                    None => &self.body[raw.clone()],
+                    Some(range) => &self.scratch[range],
                 };
                 visit(&JsonValue {
                     bytes,
                     field: &field,
-                    path: &self.path,
+                    path: self.path(),
                     raw,
                     verbatim,
+                    is_number: false,
                 });
                 Ok(Expect::CommaOrEnd)
             }
@@ -225,9 +278,10 @@ impl Walker<'_, '_> {
                 visit(&JsonValue {
                     bytes: &self.body[raw.clone()],
                     field: &field,
-                    path: &self.path,
+                    path: self.path(),
                     raw,
                     verbatim: true,
+                    is_number: true,
                 });
                 Ok(Expect::CommaOrEnd)
             }
@@ -254,59 +308,74 @@ impl Walker<'_, '_> {
         if frame.is_object != is_object {
             return Err(JsonError::Syntax { offset });
         }
-        self.path.truncate(frame.path_len);
+        self.key_arena.truncate(frame.arena_start);
         Ok(Expect::CommaOrEnd)
     }
 
-    /// Reads a key, sets the path segment and classifies the name.
+    /// Reads a key, records where it is stored and classifies the name.
     fn key(&mut self) -> Result<(), JsonError> {
         self.position += 1;
-        let (raw, verbatim) = self.string(true)?;
+        let (raw, decoded) = self.string(true)?;
         let frame = self
             .stack
             .last_mut()
             .ok_or(JsonError::Syntax { offset: raw.start })?;
-        let key: &[u8] = if verbatim {
-            &self.body[raw]
+        let location = match decoded {
+            None => KeyLocation {
+                range: raw,
+                in_arena: false,
+            },
+            Some(range) => KeyLocation {
+                range,
+                in_arena: true,
+            },
+        };
+        let key = if location.in_arena {
+            &self.key_arena[location.range.clone()]
         } else {
-            &self.key_scratch
+            &self.body[location.range.clone()]
         };
 
-        self.path.truncate(frame.path_len);
-        push_path_segment(&mut self.path, key);
-        frame.current = classify_field(key, &frame.context, self.custom_fields);
+        frame.current = self
+            .field_cache
+            .classify(key, &frame.context, self.custom_fields);
+        frame.key = Some(location);
         Ok(())
     }
 
     /// Reads a string whose opening quote was consumed. Returns the range of
-    /// its content and whether the content is verbatim; otherwise the
-    /// unescaped content is in `key_scratch` or `scratch`.
-    fn string(&mut self, is_key: bool) -> Result<(Range<usize>, bool), JsonError> {
+    /// its content in the body and, for strings with escapes, the range of
+    /// the unescaped content in the key arena (keys) or in `scratch`.
+    fn string(&mut self, is_key: bool) -> Result<(Range<usize>, Option<Range<usize>>), JsonError> {
         let start = self.position;
         let body = self.body;
 
-        let first = memchr::memchr2(b'"', b'\\', &body[start..])
+        let first = find_quote_or_backslash(&body[start..])
             .ok_or(JsonError::Truncated { offset: start - 1 })?;
         if body[start + first] == b'"' {
             self.position = start + first + 1;
-            return Ok((start..start + first, true));
+            return Ok((start..start + first, None));
         }
 
         let output = if is_key {
-            &mut self.key_scratch
+            // Only the current key of the innermost object is kept.
+            let arena_start = self.stack.last().map_or(0, |frame| frame.arena_start);
+            self.key_arena.truncate(arena_start);
+            &mut self.key_arena
         } else {
+            self.scratch.clear();
             &mut self.scratch
         };
-        output.clear();
+        let output_start = output.len();
         let mut index = start;
         loop {
-            let offset = memchr::memchr2(b'"', b'\\', &body[index..])
+            let offset = find_quote_or_backslash(&body[index..])
                 .ok_or(JsonError::Truncated { offset: start - 1 })?;
             output.extend_from_slice(&body[index..index + offset]);
             index += offset;
             if body[index] == b'"' {
                 self.position = index + 1;
-                return Ok((start..index, false));
+                return Ok((start..index, Some(output_start..output.len())));
             }
             index = unescape(body, index, output).map_err(|error| match error {
                 JsonError::Truncated { .. } => JsonError::Truncated { offset: start - 1 },
@@ -387,6 +456,22 @@ impl Walker<'_, '_> {
     }
 }
 
+/// Returns the offset of the first `"` or `\\` in `bytes`. Most JSON strings
+/// are short, so the first bytes are checked one by one before the
+/// vectorised search pays off.
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    for (index, &byte) in bytes.iter().take(SHORT).enumerate() {
+        if byte == b'"' || byte == b'\\' {
+            return Some(index);
+        }
+    }
+    if bytes.len() <= SHORT {
+        return None;
+    }
+    memchr::memchr2(b'"', b'\\', &bytes[SHORT..]).map(|offset| SHORT + offset)
+}
+
 /// Decodes the escape sequence at `body[index]` (a backslash) into `output`
 /// and returns the index after it.
 fn unescape(body: &[u8], index: usize, output: &mut Vec<u8>) -> Result<usize, JsonError> {
@@ -460,8 +545,8 @@ fn push_path_segment(path: &mut String, key: &[u8]) {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
     if plain {
         path.push('.');
-        // Plain keys are ASCII, so the conversion cannot fail.
-        path.push_str(std::str::from_utf8(key).unwrap_or_default());
+        // Plain keys are ASCII, so each byte is its own character.
+        path.extend(key.iter().map(|&byte| char::from(byte)));
         return;
     }
 

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::finding::{FindingSet, Part, Section};
+use super::finding::{FindingSet, Part, SectionRef};
 use super::fingerprint::Fingerprinter;
 use super::form::walk_form;
 use super::json::{walk_json, JsonError};
@@ -13,40 +13,6 @@ use super::multipart;
 use super::registry::{builtin, Registry, TypeId};
 use super::text::scan_text;
 use super::Engine;
-
-/// Where a detection was made, borrowed until it becomes a [`Section`].
-pub enum SectionRef<'a> {
-    Header(&'a str),
-    Query(&'a str),
-    /// A body location: the multipart field name, if any, then the path
-    /// inside it. `path: None` is the whole plain-text body.
-    Body {
-        prefix: Option<&'a str>,
-        path: Option<&'a str>,
-    },
-}
-
-impl SectionRef<'_> {
-    pub fn to_section(&self) -> Section {
-        match self {
-            SectionRef::Header(name) => Section::Header {
-                name: (*name).to_string(),
-            },
-            SectionRef::Query(parameter) => Section::Query {
-                parameter: (*parameter).to_string(),
-            },
-            SectionRef::Body { prefix, path } => {
-                let path = match (prefix, path) {
-                    (None, Some(path)) => (*path).to_string(),
-                    (None, None) => "$".to_string(),
-                    (Some(prefix), None) => (*prefix).to_string(),
-                    (Some(prefix), Some(path)) => format!("{prefix}:{path}"),
-                };
-                Section::Body { path }
-            }
-        }
-    }
-}
 
 /// Consumer of detections.
 pub trait Sink {
@@ -94,7 +60,7 @@ impl Sink for FindingSink<'_> {
         let fingerprinter = self.fingerprinter;
         let detected = &value[range];
         self.findings
-            .record(data_type, &label, self.part, section.to_section(), || {
+            .record(data_type, &label, self.part, section, || {
                 fingerprinter.fingerprint(label.name, &fingerprint_form(data_type, detected))
             });
     }
@@ -282,16 +248,23 @@ fn scan_json(
 ) {
     let checkpoint = sink.checkpoint();
     let walked = walk_json(body, engine.custom_fields(), |value| {
-        let section = SectionRef::Body {
-            prefix,
-            path: Some(value.path),
-        };
+        if value.is_number && !engine.number_can_match(value.bytes, value.field) {
+            return;
+        }
+
         let raw_start = base + value.raw.start;
         let raw_whole = raw_start..base + value.raw.end;
+        // The path is rendered once, at the value's first detection.
+        let mut path = None;
         engine.classify_value(
             value.bytes,
             value.field,
             &mut |data_type, range: Range<usize>| {
+                let path: &String = path.get_or_insert_with(|| value.path.render());
+                let section = SectionRef::Body {
+                    prefix,
+                    path: Some(path),
+                };
                 let raw = if value.verbatim {
                     raw_start + range.start..raw_start + range.end
                 } else {

@@ -13,18 +13,6 @@ use super::field_names::{classify_field, FieldInfo, FieldKinds};
 use super::field_rules::classify_by_field;
 use super::Engine;
 
-/// Field kinds that make a `key: value` pair in text worth checking.
-const PAIR_KINDS: FieldKinds = FieldKinds::PASSWORD
-    .union(FieldKinds::SECRET)
-    .union(FieldKinds::SSN)
-    .union(FieldKinds::BIRTH_DATE)
-    .union(FieldKinds::NATIONAL_ID)
-    .union(FieldKinds::MEDICAL_RECORD)
-    .union(FieldKinds::DIAGNOSIS)
-    .union(FieldKinds::PHONE)
-    .union(FieldKinds::PERSON_NAME)
-    .union(FieldKinds::POSTAL_ADDRESS);
-
 /// Maximum key length looked at before a separator.
 const MAX_PAIR_KEY: usize = 64;
 
@@ -46,7 +34,7 @@ fn scan_pairs(engine: &Engine, text: &[u8], claimed: &mut Claimed, emit: &mut im
             continue;
         };
         let field = classify_field(&text[key], &FieldInfo::default(), engine.custom_fields());
-        if !field.kinds.intersects(PAIR_KINDS) && field.custom == 0 {
+        if !field.kinds.intersects(FieldKinds::VALUE_RULES) && field.custom == 0 {
             continue;
         }
         let Some(value) = value_after(text, separator + 1) else {

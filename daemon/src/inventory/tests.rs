@@ -24,6 +24,9 @@ fn transaction(method: &str, host: &str, path: &str) -> Transaction {
         client: peer.clone(),
         server: peer,
         direction: None,
+        stream_id: None,
+        reset_code: None,
+        grpc: None,
         endpoint_id: String::new(),
         flags: TransactionFlags::default(),
     }

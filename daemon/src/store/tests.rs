@@ -22,6 +22,9 @@ fn transaction(id: u64, endpoint_id: &str, started_at_ms: u64) -> Transaction {
         client: peer.clone(),
         server: peer,
         direction: None,
+        stream_id: None,
+        reset_code: None,
+        grpc: None,
         endpoint_id: endpoint_id.to_owned(),
         flags: TransactionFlags::default(),
     }

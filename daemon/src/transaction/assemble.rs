@@ -7,7 +7,7 @@ use crate::{
     streams::{ConnectionExchange, Role},
 };
 
-use super::{AuthScheme, Peer, Protocol, StoredHeader, Transaction, TransactionFlags};
+use super::{AuthScheme, GrpcSummary, Peer, Protocol, StoredHeader, Transaction, TransactionFlags};
 
 /// Headers whose values are credentials or session secrets. Their values are
 /// never stored; the names are kept, because which credential a call used
@@ -134,6 +134,9 @@ impl Default for Clock {
     }
 }
 
+/// Path recorded for a request whose path could not be decoded.
+pub const UNDECODED_PATH: &str = "/(undecoded)";
+
 /// Builds the transaction for one exchange. `endpoint_id` is left empty for
 /// the inventory to fill in.
 pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transaction {
@@ -162,7 +165,13 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
         .or_else(|| server.address.map(|address| address.to_string()))
         .unwrap_or_else(|| "unknown".to_owned());
 
-    let (path, query) = split_target(&request.target);
+    // An HTTP/2 stream whose request headers could not be decoded (capture
+    // started after the connection's header table was built) has no path.
+    let (path, query) = if request.target.is_empty() {
+        (UNDECODED_PATH.to_owned(), None)
+    } else {
+        split_target(&request.target)
+    };
     let finished_ns = response.map_or(request.last_byte_ns, |response| response.last_byte_ns);
     let body_not_analysed = !request.body.complete_capture
         || response.is_some_and(|response| !response.body.complete_capture);
@@ -171,7 +180,11 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
         id,
         started_at_ms: clock.unix_ms(request.first_byte_ns),
         latency_us: finished_ns.saturating_sub(request.first_byte_ns) / 1000,
-        protocol: Protocol::Http1,
+        protocol: match &item.http2 {
+            None => Protocol::Http1,
+            Some(details) if details.grpc.is_some() => Protocol::Grpc,
+            Some(_) => Protocol::Http2,
+        },
         encrypted: info.encrypted,
         method: request.method.clone(),
         host,
@@ -188,6 +201,21 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
         client,
         server,
         direction: None,
+        stream_id: item.http2.as_ref().map(|details| details.stream_id),
+        reset_code: item.http2.as_ref().and_then(|details| details.reset),
+        grpc: item
+            .http2
+            .as_ref()
+            .and_then(|details| details.grpc.as_ref())
+            .map(|call| GrpcSummary {
+                service: call.service.clone(),
+                method: call.method.clone(),
+                status: call.status,
+                message: call.message.clone(),
+                request_messages: call.request_messages,
+                response_messages: call.response_messages,
+                compressed: call.compressed,
+            }),
         endpoint_id: String::new(),
         flags: TransactionFlags {
             truncated: item.lost_bytes
