@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The ztapi demo: ztapid on live TLS traffic. nginx terminates TLS with a
-# self-signed certificate in front of a small local JSON API; curl and a
-# Python client make a realistic mix of calls; then the ztapi CLI shows the
-# endpoint inventory, recent transactions and the daemon's status.
+# The ztapi demo: ztapid on live traffic. nginx terminates TLS (HTTP/1.1 and
+# HTTP/2) with a self-signed certificate in front of a small local JSON API;
+# curl, nghttp and a Python client make a realistic mix of calls; then the
+# ztapi CLI shows the endpoint inventory, recent transactions, the call
+# graph and the daemon's status.
 # Everything listens on 127.0.0.1 and is stopped and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,7 +74,7 @@ http {
   scgi_temp_path $WORK/nginx/scgi;
   upstream api { server 127.0.0.1:$BACKEND_PORT; keepalive 8; }
   server {
-    listen 127.0.0.1:$NGINX_PORT ssl;
+    listen 127.0.0.1:$NGINX_PORT ssl http2;
     server_name api.demo.local;
     ssl_certificate $WORK/cert.pem;
     ssl_certificate_key $WORK/key.pem;
@@ -110,11 +111,15 @@ curl -sk -o /dev/null -H "$HOST_HEADER" -u demo:secret "$BASE/api/stream"
 curl -sk -o /dev/null -H "$HOST_HEADER" -H "X-API-Key: k-123456" -H 'Content-Type: application/json' \
   -d '{"items":[3,4]}' "$BASE/api/orders"
 /usr/bin/python3 tests/fixtures/api_client.py --port "$NGINX_PORT" --rounds 3 >/dev/null
+# HTTP/2: three streams multiplexed on one TLS connection.
+nghttp -n "$BASE/api/orders/5d0f3c2e-1b7a-4c9d-8e6f-0a1b2c3d4e5f" "$BASE/api/users/77" "$BASE/api/search?q=socks"
 sleep 1
 
 step "ztapi endpoints"
 ztapi endpoints
 step "ztapi transactions --limit 8"
 ztapi transactions --limit 8
+step "ztapi graph (nginx's calls to the backend are cleartext, captured at the socket hooks)"
+ztapi graph
 step "ztapi status"
 ztapi status

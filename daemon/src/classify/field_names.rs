@@ -92,10 +92,6 @@ impl FieldKinds {
         Self(0)
     }
 
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
     pub fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
@@ -200,7 +196,8 @@ struct CacheEntry {
     owner: u64,
     parent: u32,
     length: u8,
-    key: [u8; CACHE_KEY_LEN],
+    /// The key, zero-padded to [`CACHE_KEY_LEN`] bytes, as four words.
+    key: [u64; CACHE_KEY_LEN / 8],
     info: FieldInfo,
 }
 
@@ -208,7 +205,7 @@ const EMPTY_ENTRY: CacheEntry = CacheEntry {
     owner: 0,
     parent: 0,
     length: 0,
-    key: [0; CACHE_KEY_LEN],
+    key: [0; CACHE_KEY_LEN / 8],
     info: FieldInfo {
         kinds: FieldKinds::empty(),
         custom: 0,
@@ -241,36 +238,37 @@ impl FieldCache {
             return classify_field_uncached(key, parent, custom);
         }
 
-        let slot = (key_hash(key, parent.kinds.0) >> 40) as usize % CACHE_SLOTS;
-        let entry = &mut self.entries[slot];
-        let hit = entry.owner == custom.cache_owner
+        let mut padded = [0u8; CACHE_KEY_LEN];
+        padded[..key.len()].copy_from_slice(key);
+        let mut words = [0u64; CACHE_KEY_LEN / 8];
+        let mut hash = (key.len() as u64) ^ (u64::from(parent.kinds.0) << 32);
+        for (index, word) in words.iter_mut().enumerate() {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&padded[index * 8..index * 8 + 8]);
+            *word = u64::from_le_bytes(bytes);
+            hash = (hash ^ *word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            hash ^= hash >> 29;
+        }
+
+        let entry = &mut self.entries[(hash >> 40) as usize % CACHE_SLOTS];
+        let hit = entry.key == words
+            && entry.owner == custom.cache_owner
             && entry.parent == parent.kinds.0
-            && usize::from(entry.length) == key.len()
-            && &entry.key[..key.len()] == key;
+            && usize::from(entry.length) == key.len();
         if hit {
             return entry.info;
         }
 
         let info = classify_field_uncached(key, parent, custom);
-        entry.owner = custom.cache_owner;
-        entry.parent = parent.kinds.0;
-        entry.length = key.len() as u8;
-        entry.key[..key.len()].copy_from_slice(key);
-        entry.info = info;
+        *entry = CacheEntry {
+            owner: custom.cache_owner,
+            parent: parent.kinds.0,
+            length: key.len() as u8,
+            key: words,
+            info,
+        };
         info
     }
-}
-
-/// Hashes a key of at most [`CACHE_KEY_LEN`] bytes eight bytes at a time.
-fn key_hash(key: &[u8], parent: u32) -> u64 {
-    let mut hash = (key.len() as u64) ^ (u64::from(parent) << 32);
-    for chunk in key.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        hash = (hash ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        hash ^= hash >> 29;
-    }
-    hash
 }
 
 thread_local! {
@@ -581,9 +579,9 @@ fn kinds_from_words(words: &Words) -> FieldKinds {
     let mut flags = [0u32; MAX_WORDS];
     let mut all = 0u32;
     let mut pairs = 0u32;
-    for index in 0..words.count {
-        flags[index] = word_flags(words.get(index));
-        all |= flags[index];
+    for (index, flag) in flags.iter_mut().enumerate().take(words.count) {
+        *flag = word_flags(words.get(index));
+        all |= *flag;
         if index > 0 {
             pairs |= pair_flags(words.get(index - 1), words.get(index));
         }

@@ -24,7 +24,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
         }
         sum += value;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Card networks recognised by [`card_issuer`].
@@ -350,7 +350,8 @@ fn date_valid(date: Date) -> bool {
     if !(1900..=2099).contains(&date.year) || !(1..=12).contains(&date.month) || date.day == 0 {
         return false;
     }
-    let leap = date.year % 4 == 0 && (date.year % 100 != 0 || date.year % 400 == 0);
+    let leap = date.year.is_multiple_of(4)
+        && (!date.year.is_multiple_of(100) || date.year.is_multiple_of(400));
     let days = match date.month {
         2 if leap => 29,
         2 => 28,
