@@ -1,7 +1,8 @@
 //! The daemon's JSON API on a Unix socket: one request line in, one
 //! response line out, then the connection closes.
 //!
-//! `{"command":"status"}`, `{"command":"endpoints"}`,
+//! `{"command":"status"}`, `{"command":"endpoints","data":"pci"}`,
+//! `{"command":"data_types"}`,
 //! `{"command":"transactions","limit":20,"endpoint":"<id>"}`.
 
 pub mod client;
@@ -25,7 +26,14 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Request {
     Status,
-    Endpoints,
+    Endpoints {
+        /// Only endpoints that carried data of this compliance set (`pci`,
+        /// `gdpr`, `hipaa`, `ccpa`) or data type (`card_number`, ...).
+        #[serde(default)]
+        data: Option<String>,
+    },
+    /// The classifier's data types with their sensitivity and compliance.
+    DataTypes,
     Transactions {
         #[serde(default)]
         limit: Option<usize>,
@@ -97,6 +105,27 @@ pub fn call_graph(endpoints: &[crate::inventory::EndpointSummary]) -> Vec<GraphE
         }
     }
     edges.into_values().collect()
+}
+
+/// Reads an `endpoints --data` filter: a compliance set or the name of one
+/// of `types`.
+pub fn data_filter(
+    wanted: &str,
+    types: &[crate::classify::DataTypeInfo],
+) -> Result<crate::inventory::DataFilter, String> {
+    use crate::inventory::DataFilter;
+
+    if let Ok(set) = wanted.parse::<crate::classify::Compliance>() {
+        return Ok(DataFilter::Compliance(set));
+    }
+    if types.iter().any(|info| info.name == wanted) {
+        return Ok(DataFilter::DataType(wanted.to_owned()));
+    }
+    let names: Vec<&str> = types.iter().map(|info| info.name.as_str()).collect();
+    Err(format!(
+        "unknown data filter {wanted:?}: expected a compliance set (pci, gdpr, hipaa, ccpa) or a data type ({}); `ztapi data-types` lists them",
+        names.join(", ")
+    ))
 }
 
 /// The daemon's reply: `data` on success, `error` otherwise.

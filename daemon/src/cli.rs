@@ -8,7 +8,8 @@ use comfy_table::{presets::NOTHING, Cell, CellAlignment, Table};
 
 use crate::{
     api::{client, GraphEdge, Request, StatusReport},
-    inventory::EndpointSummary,
+    classify::DataTypeInfo,
+    inventory::{DataTypeSeen, EndpointSummary},
     transaction::Transaction,
 };
 
@@ -39,8 +40,18 @@ pub enum Command {
     /// Attached programs, hooked libraries and their processes, event rate,
     /// drops and truncations.
     Status,
-    /// The API endpoint inventory.
-    Endpoints,
+    /// The API endpoint inventory, with the sensitive data types each
+    /// endpoint has carried.
+    Endpoints {
+        /// Only endpoints that carried data of this compliance set (pci,
+        /// gdpr, hipaa, ccpa) or of this data type (card_number, email, ...;
+        /// `ztapi data-types` lists them).
+        #[arg(long, value_name = "SET_OR_TYPE")]
+        data: Option<String>,
+    },
+    /// The sensitive data types the classifier reports, with their
+    /// sensitivity and compliance sets.
+    DataTypes,
     /// Who calls whom: callers, the workloads serving each service, and
     /// call counts.
     Graph {
@@ -66,7 +77,8 @@ pub enum Command {
 pub fn run(args: CliArgs) -> ExitCode {
     let request = match &args.command {
         Command::Status => Request::Status,
-        Command::Endpoints => Request::Endpoints,
+        Command::Endpoints { data } => Request::Endpoints { data: data.clone() },
+        Command::DataTypes => Request::DataTypes,
         Command::Graph { .. } => Request::Graph,
         Command::Connections => Request::Connections,
         Command::Transactions { limit, endpoint } => Request::Transactions {
@@ -91,8 +103,11 @@ pub fn run(args: CliArgs) -> ExitCode {
     }
     let printed = match args.command {
         Command::Status => serde_json::from_value(data).map(|report| print_status(&report)),
-        Command::Endpoints => serde_json::from_value(data)
+        Command::Endpoints { .. } => serde_json::from_value(data)
             .map(|endpoints: Vec<EndpointSummary>| print_endpoints(&endpoints)),
+        Command::DataTypes => {
+            serde_json::from_value(data).map(|types: Vec<DataTypeInfo>| print_data_types(&types))
+        }
         Command::Transactions { .. } => serde_json::from_value(data)
             .map(|transactions: Vec<Transaction>| print_transactions(&transactions)),
         Command::Graph { dot } => {
@@ -257,6 +272,7 @@ fn print_endpoints(endpoints: &[EndpointSummary]) {
         "TLS",
         "DIRECTION",
         "SERVED BY",
+        "DATA",
     ]);
     for endpoint in endpoints {
         let auth: Vec<&str> = endpoint
@@ -298,6 +314,51 @@ fn print_endpoints(endpoints: &[EndpointSummary]) {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
+            Cell::new(data_types_label(&endpoint.data_types)),
+        ]);
+    }
+    println!("{rows}");
+}
+
+/// Data types of an endpoint, each marked with where it travelled:
+/// `card_number(req)`, `email(req,resp)`.
+fn data_types_label(seen: &[DataTypeSeen]) -> String {
+    let mut labels: Vec<String> = Vec::new();
+    for (index, entry) in seen.iter().enumerate() {
+        if index > 0 && seen[index - 1].data_type == entry.data_type {
+            continue;
+        }
+        let parts: Vec<&str> = seen[index..]
+            .iter()
+            .take_while(|other| other.data_type == entry.data_type)
+            .map(|other| match other.part {
+                crate::classify::Part::Request => "req",
+                crate::classify::Part::Response => "resp",
+            })
+            .collect();
+        labels.push(format!("{}({})", entry.data_type, parts.join(",")));
+    }
+    if labels.is_empty() {
+        "-".to_owned()
+    } else {
+        labels.join(" ")
+    }
+}
+
+fn print_data_types(types: &[DataTypeInfo]) {
+    let mut rows = table(&["TYPE", "SENSITIVITY", "COMPLIANCE", "ORIGIN", "ENABLED"]);
+    for info in types {
+        let compliance: Vec<&str> = info.compliance.iter().map(|set| set.as_str()).collect();
+        rows.add_row(vec![
+            Cell::new(&info.name),
+            Cell::new(info.sensitivity.as_str()),
+            Cell::new(if compliance.is_empty() {
+                "-".to_owned()
+            } else {
+                compliance.join(",")
+            }),
+            Cell::new(if info.builtin { "built-in" } else { "custom" }),
+            Cell::new(if info.enabled { "yes" } else { "no" }),
         ]);
     }
     println!("{rows}");
@@ -320,6 +381,7 @@ fn print_transactions(transactions: &[Transaction]) {
         "REQ B",
         "RESP B",
         "SERVER PROCESS",
+        "DATA",
     ]);
     for transaction in transactions {
         let client = match (&transaction.client.process, transaction.client.address) {
@@ -343,9 +405,25 @@ fn print_transactions(transactions: &[Transaction]) {
             right(transaction.request_size),
             right(transaction.response_size),
             Cell::new(server),
+            Cell::new(findings_label(transaction)),
         ]);
     }
     println!("{rows}");
+}
+
+/// Distinct data types found in a transaction, in order of first finding.
+fn findings_label(transaction: &Transaction) -> String {
+    let mut types: Vec<&str> = Vec::new();
+    for finding in &transaction.findings {
+        if !types.contains(&finding.data_type.as_str()) {
+            types.push(&finding.data_type);
+        }
+    }
+    if types.is_empty() {
+        "-".to_owned()
+    } else {
+        types.join(",")
+    }
 }
 
 /// `HH:MM:SS.mmm` in UTC, enough to order recent calls at a glance.

@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::{
+    classify::{Classifier, ClassifierConfig, Fingerprinter},
+    sensitive::BodyCaptureRule,
+};
+
 /// Exit code for an invalid configuration: `EX_USAGE` from sysexits.h.
 pub const EXIT_BAD_CONFIG: i32 = 64;
 
@@ -94,6 +99,8 @@ struct FileConfig {
     max_flows: Option<usize>,
     pod_log_dir: Option<PathBuf>,
     idle_timeout_seconds: Option<u64>,
+    classification: Option<ClassifierConfig>,
+    body_capture: Option<Vec<BodyCaptureRule>>,
 }
 
 /// The effective configuration.
@@ -125,6 +132,11 @@ pub struct Config {
     pub pod_log_dir: PathBuf,
     /// Connections with no bytes for this many seconds are freed.
     pub idle_timeout_seconds: u64,
+    /// Sensitive-data types: built-ins to disable, overrides, custom types
+    /// and the scan budget (`[classification]` in the file).
+    pub classification: ClassifierConfig,
+    /// Endpoints whose bodies are kept, masked (`[[body_capture]]`).
+    pub body_capture: Vec<BodyCaptureRule>,
 }
 
 impl Default for Config {
@@ -147,6 +159,8 @@ impl Default for Config {
             max_flows: 65_536,
             pod_log_dir: PathBuf::from("/var/log/pods"),
             idle_timeout_seconds: 600,
+            classification: ClassifierConfig::default(),
+            body_capture: Vec::new(),
         }
     }
 }
@@ -166,6 +180,8 @@ pub enum ConfigError {
     },
     #[error("invalid internal_networks: {0}")]
     Network(String),
+    #[error("invalid {0}")]
+    Classification(String),
     #[error("invalid {key} = {value}: {reason}")]
     Invalid {
         key: &'static str,
@@ -239,6 +255,8 @@ impl Config {
             idle_timeout_seconds: file
                 .idle_timeout_seconds
                 .unwrap_or(defaults.idle_timeout_seconds),
+            classification: file.classification.unwrap_or(defaults.classification),
+            body_capture: file.body_capture.unwrap_or(defaults.body_capture),
         };
         config.validate()?;
         Ok(config)
@@ -300,6 +318,19 @@ impl Config {
         }
         if self.pids.contains(&0) {
             return Err(invalid("pid", 0, "process ids start at 1"));
+        }
+        // Compiling with a throwaway key checks every pattern and name now,
+        // before anything is attached; the daemon compiles again with the
+        // node's key.
+        if let Err(error) = Classifier::new(&self.classification, Fingerprinter::from_key([0; 32]))
+        {
+            return Err(ConfigError::Classification(format!(
+                "classification.{}: {}",
+                error.key, error.reason
+            )));
+        }
+        for (index, rule) in self.body_capture.iter().enumerate() {
+            rule.validate(index).map_err(ConfigError::Classification)?;
         }
         Ok(())
     }
@@ -368,6 +399,75 @@ mod tests {
         let message = error.to_string();
         assert!(
             message.contains("ring_buffer_kib = 100"),
+            "message names the value: {message}"
+        );
+    }
+
+    fn load_file(name: &str, text: &str) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("ztapi-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ztapid.toml");
+        std::fs::write(&file, text).unwrap();
+        let result = Config::load(&args(&["--config", file.to_str().unwrap()]));
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    #[test]
+    fn classification_extended_from_file() {
+        let config = load_file(
+            "classification",
+            r#"
+[classification]
+disabled = ["ip_address"]
+
+[[classification.custom]]
+name = "employee_id"
+sensitivity = "medium"
+compliance = ["gdpr"]
+regex = "EMP-[0-9]{6}"
+
+[[body_capture]]
+method = "POST"
+path = "/api/payments"
+max_bytes = 2048
+"#,
+        )
+        .expect("a valid classification section loads");
+        assert_eq!(config.classification.custom.len(), 1);
+        assert_eq!(config.classification.disabled, vec!["ip_address"]);
+        assert_eq!(config.body_capture[0].max_bytes, 2048);
+    }
+
+    #[test]
+    fn bad_classification_pattern_named() {
+        let error = load_file(
+            "bad-regex",
+            r#"
+[[classification.custom]]
+name = "ticket"
+sensitivity = "low"
+regex = "TICKET-(["
+"#,
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("classification.custom[0].regex"),
+            "message names the key: {message}"
+        );
+    }
+
+    #[test]
+    fn body_capture_cap_checked() {
+        let error = load_file(
+            "body-cap",
+            "[[body_capture]]\npath = \"/api/x\"\nmax_bytes = 1000000\n",
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("body_capture[0].max_bytes = 1000000"),
             "message names the value: {message}"
         );
     }

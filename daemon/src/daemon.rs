@@ -22,6 +22,7 @@ use crate::{
         libraries, reader,
         sensor::{find_cgroup2_root, Sensor, SensorSettings},
     },
+    classify::{Classifier, Fingerprinter},
     config::{Config, DaemonArgs, EXIT_BAD_CONFIG},
     inventory::Inventory,
     pipeline::{FlowVerdicts, NoVerdicts, PipelineSettings},
@@ -29,10 +30,14 @@ use crate::{
     preflight,
     protocols::http1::Http1Limits,
     reassembly::ReassemblyLimits,
+    sensitive::SensitiveData,
     stats::PipelineStats,
     store::{Retention, Store},
     workload::NetworkScope,
 };
+
+/// The per-node secret of the keyed fingerprints, in the data directory.
+pub const FINGERPRINT_KEY_FILE: &str = "fingerprint.key";
 
 /// How long the capture thread gets to drain and flush at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -92,6 +97,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
     )?;
     let inventory = load_inventory(&store, config.max_endpoints);
+    let sensitive = load_classifier(&config)?;
     info!(
         data_dir = %config.data_dir.display(),
         endpoints = inventory.len(),
@@ -120,6 +126,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         stats: PipelineStats::default(),
         encrypted_flows: Mutex::new(Vec::new()),
         closed_connections: Mutex::new(Vec::new()),
+        data_types: sensitive.data_types(),
     });
     let scope = NetworkScope::new(&config.internal_networks).context("invalid internal network")?;
     let pipeline_settings = PipelineSettings {
@@ -132,6 +139,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         reassembly: ReassemblyLimits::default(),
         attribution: attribution::node_settings(cgroup_root, &config.pod_log_dir, scope),
         idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
+        sensitive,
     };
     let verdicts: Box<dyn FlowVerdicts> = match verdicts {
         Some(flows) => Box::new(flows),
@@ -187,6 +195,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
     server::remove_socket(&config.socket);
     info!("stopped");
     Ok(())
+}
+
+/// Builds the classifier with the node's fingerprint key, which is created
+/// on first start in the data directory with mode 0600 and never leaves it.
+fn load_classifier(config: &Config) -> anyhow::Result<SensitiveData> {
+    let key_path = config.data_dir.join(FINGERPRINT_KEY_FILE);
+    let fingerprinter = Fingerprinter::load_or_create(&key_path)?;
+    let classifier = Classifier::new(&config.classification, fingerprinter)
+        .context("invalid classification settings")?;
+    let types = classifier.data_types();
+    info!(
+        data_types = types.iter().filter(|t| t.enabled).count(),
+        body_capture_rules = config.body_capture.len(),
+        "classifier ready"
+    );
+    Ok(SensitiveData::new(classifier, config.body_capture.clone()))
 }
 
 fn load_inventory(store: &Store, max_endpoints: usize) -> Inventory {

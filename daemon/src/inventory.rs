@@ -7,6 +7,7 @@
 //! counted. The inventory serialises to a JSON snapshot (see [`Inventory::to_bytes`]), so
 //! the daemon can persist it and reload it after a restart.
 
+pub mod data_types;
 pub mod latency;
 pub mod template;
 
@@ -23,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::transaction::{AuthScheme, Protocol, Transaction};
 use crate::workload::TrafficDirection;
 use endpoint::EndpointStats;
+
+pub use data_types::{DataFilter, DataTypeSeen};
 use fnv::Fnv1a;
 use learned::ParamRules;
 use recency::RecencyIndex;
@@ -129,6 +132,9 @@ pub struct EndpointSummary {
     /// Workloads or addresses calling the endpoint, with their call counts.
     #[serde(default)]
     pub callers: Vec<(String, u64)>,
+    /// Sensitive data types carried in requests and responses.
+    #[serde(default)]
+    pub data_types: Vec<DataTypeSeen>,
 }
 
 /// The bounded set of endpoints seen so far.
@@ -208,6 +214,12 @@ impl Inventory {
             ))
         });
         summaries
+    }
+
+    /// Returns the key of the endpoint with id `id`, if it is in the
+    /// inventory.
+    pub fn key(&self, id: &str) -> Option<&EndpointKey> {
+        self.endpoints.get(id).map(|stats| &stats.key)
     }
 
     /// Returns the endpoint with id `id`, if it is in the inventory.

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod preflight;
 pub mod protocols;
 pub mod reassembly;
+pub mod sensitive;
 pub mod stats;
 pub mod store;
 pub mod streams;

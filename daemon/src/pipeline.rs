@@ -24,6 +24,7 @@ use crate::{
     inventory::Inventory,
     protocols::http1::Http1Limits,
     reassembly::{Delivery, ReassemblyLimits},
+    sensitive::SensitiveData,
     stats::{PipelineCounters, PipelineStats},
     store::Store,
     streams::{ConnectionExchange, ConnectionKey, ConnectionTable, Payload, Role},
@@ -49,6 +50,8 @@ pub struct Shared {
     pub encrypted_flows: Mutex<Vec<EncryptedFlow>>,
     /// Connections closed recently, published with the counters.
     pub closed_connections: Mutex<Vec<ClosedConnection>>,
+    /// The classifier's data types, to check `--data` filters against.
+    pub data_types: Vec<crate::classify::DataTypeInfo>,
 }
 
 /// Where the pipeline tells the kernel to stop sending a flow's payload.
@@ -80,6 +83,8 @@ pub struct PipelineSettings {
     pub attribution: AttributionSettings,
     /// Connections and flows with no bytes for this long are freed.
     pub idle_timeout: Duration,
+    /// The classifier and the opt-in body capture.
+    pub sensitive: SensitiveData,
 }
 
 impl Shared {
@@ -112,6 +117,7 @@ pub struct Pipeline {
     recent: LruCache<ExchangeIdentity, u64>,
     last_persist: Instant,
     idle_timeout: Duration,
+    sensitive: SensitiveData,
 }
 
 impl Pipeline {
@@ -131,6 +137,7 @@ impl Pipeline {
             recent: LruCache::new(NonZeroUsize::new(RECENT_EXCHANGES).expect("non-zero constant")),
             last_persist: Instant::now(),
             idle_timeout: settings.idle_timeout,
+            sensitive: settings.sensitive,
         }
     }
 
@@ -326,7 +333,13 @@ impl Pipeline {
         };
         let mut transaction = assemble(&item, id, &self.clock);
         self.attribute(&mut transaction, &item);
-        self.shared.inventory().observe(&mut transaction);
+        self.sensitive.classify(&item, &mut transaction);
+        {
+            let mut inventory = self.shared.inventory();
+            let endpoint = inventory.observe(&mut transaction);
+            self.sensitive
+                .seal(&item, &mut transaction, inventory.key(&endpoint));
+        }
         self.counters.transactions += 1;
         if let Err(error) = self.shared.store.put_transaction(&transaction) {
             self.store_failed(&error);
@@ -414,6 +427,7 @@ impl Pipeline {
         let flows: FlowCounters = self.flows.counters();
         self.counters.flows = flows;
         self.counters.flows_open = self.flows.len() as u64;
+        self.counters.classification = self.sensitive.counters();
         self.shared.stats.publish(self.counters);
         *self
             .shared

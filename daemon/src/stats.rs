@@ -7,7 +7,7 @@ use std::{collections::VecDeque, sync::Mutex, time::Instant};
 
 use serde::Serialize;
 
-use crate::{flows::FlowCounters, streams::StreamCounters};
+use crate::{flows::FlowCounters, sensitive::ClassificationCounters, streams::StreamCounters};
 
 /// Everything the pipeline counts. Loss is never hidden: each way a byte or a
 /// record can fail to become a transaction has a counter here or in the
@@ -53,6 +53,9 @@ pub struct PipelineCounters {
     pub flows_open: u64,
     /// Cleartext flow table and reassembly counters.
     pub flows: FlowCounters,
+    /// Sensitive-data scanning.
+    #[serde(default)]
+    pub classification: ClassificationCounters,
 }
 
 impl PipelineCounters {

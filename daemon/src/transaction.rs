@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    classify::Finding,
     streams::EndpointInfo,
     workload::{TrafficDirection, Workload},
 };
@@ -114,6 +115,28 @@ pub struct TransactionFlags {
     pub no_response: bool,
     /// The body was larger than the analysis cap, or could not be decoded.
     pub body_not_analysed: bool,
+    /// Bytes the sensitive-data scan left unread because the transaction's
+    /// scan budget ran out; findings may be missing from them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_not_scanned: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// A body kept for an endpoint that opted in to raw-body capture, with
+/// every classified value masked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedBody {
+    pub content_type: Option<String>,
+    /// The decoded body up to the capture cap, masked, as UTF-8 with
+    /// invalid bytes replaced.
+    pub text: String,
+    /// Decoded body bytes in all, of which `text` holds at most the cap.
+    pub size: u64,
+    /// The body was longer than the cap, or was not captured whole.
+    pub truncated: bool,
 }
 
 /// What a gRPC call adds to its transaction. Message payloads are not
@@ -173,6 +196,16 @@ pub struct Transaction {
     /// Id of the inventory endpoint this call was counted under.
     pub endpoint_id: String,
     pub flags: TransactionFlags,
+    /// Sensitive data found in the call, as types, places, counts and keyed
+    /// fingerprints; never the values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// Masked request body, only for endpoints with body capture on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<CapturedBody>,
+    /// Masked response body, only for endpoints with body capture on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<CapturedBody>,
 }
 
 pub mod assemble;

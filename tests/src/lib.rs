@@ -300,6 +300,31 @@ pub fn start_api_server_in(netns: &NetNs, bind: &str) -> (Process, u16) {
     spawn_api_server(command, None)
 }
 
+/// Another fixture server script, over TLS. Returns the process and its
+/// port.
+pub fn start_tls_fixture(script: &str, cert: &Path, key: &Path) -> (Process, u16) {
+    let mut command = Command::new("/usr/bin/python3");
+    command.arg(fixture(script));
+    spawn_api_server(command, Some((cert, key)))
+}
+
+/// Waits until the daemon has hooked a library mapped by `pid`.
+pub fn wait_until_hooked(daemon: &Daemon, pid: u32) {
+    wait_for(
+        "the server's libssl to be hooked",
+        Duration::from_secs(15),
+        || {
+            let status = daemon.query(&["status"]);
+            let hooked = status["libraries"].as_array()?.iter().any(|library| {
+                library["pids"]
+                    .as_array()
+                    .is_some_and(|pids| pids.iter().any(|p| p.as_u64() == Some(pid as u64)))
+            });
+            hooked.then_some(())
+        },
+    );
+}
+
 fn spawn_api_server(mut command: Command, tls: Option<(&Path, &Path)>) -> (Process, u16) {
     use std::io::BufRead as _;
 

@@ -8,7 +8,7 @@ use std::{process::Command, time::Duration};
 
 use integration_tests::{
     find_endpoint, fixture, privileged, self_signed_certificate, start_api_server, wait_for,
-    Daemon, TempDir,
+    wait_until_hooked, Daemon, TempDir,
 };
 use serde_json::Value;
 
@@ -33,23 +33,6 @@ fn python_client(port: u16, mode: &str) {
         output.status.success(),
         "api_client.py --mode {mode} failed: {}",
         String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Waits until the daemon has hooked a library mapped by `pid`.
-fn wait_until_hooked(daemon: &Daemon, pid: u32) {
-    wait_for(
-        "the server's libssl to be hooked",
-        Duration::from_secs(15),
-        || {
-            let status = daemon.query(&["status"]);
-            let hooked = status["libraries"].as_array()?.iter().any(|library| {
-                library["pids"]
-                    .as_array()
-                    .is_some_and(|pids| pids.iter().any(|p| p.as_u64() == Some(pid as u64)))
-            });
-            hooked.then_some(())
-        },
     );
 }
 

@@ -168,7 +168,20 @@ fn answer(shared: &Shared, sensor: &Mutex<Sensor>, started: Instant, request: Re
             };
             ok_response(report)
         }
-        Request::Endpoints => ok_response(shared.inventory().endpoints()),
+        Request::Endpoints { data: None } => ok_response(shared.inventory().endpoints()),
+        Request::Endpoints { data: Some(wanted) } => {
+            match super::data_filter(&wanted, &shared.data_types) {
+                Ok(filter) => {
+                    let mut endpoints = shared.inventory().endpoints();
+                    endpoints.retain(|endpoint| {
+                        crate::inventory::data_types::matches(&endpoint.data_types, &filter)
+                    });
+                    ok_response(endpoints)
+                }
+                Err(message) => error_response(message),
+            }
+        }
+        Request::DataTypes => ok_response(&shared.data_types),
         Request::Graph => ok_response(super::call_graph(&shared.inventory().endpoints())),
         Request::Connections => {
             let encrypted = shared

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::data_types::{self, DataTypeSeen};
 use super::latency::LatencyHistogram;
 use super::{EndpointKey, EndpointSummary};
 use crate::{
@@ -92,6 +93,9 @@ pub(super) struct EndpointStats {
     /// Calls per workload (or address) calling the endpoint.
     #[serde(default)]
     pub(super) callers: BTreeMap<String, u64>,
+    /// Sensitive data types carried, sorted by type and part.
+    #[serde(default)]
+    pub(super) data_types: Vec<DataTypeSeen>,
 }
 
 impl EndpointStats {
@@ -112,6 +116,7 @@ impl EndpointStats {
             directions: Vec::new(),
             servers: BTreeMap::new(),
             callers: BTreeMap::new(),
+            data_types: Vec::new(),
         }
     }
 
@@ -142,6 +147,7 @@ impl EndpointStats {
         }
         count_peer(&mut self.servers, tx.server.label(), 1);
         count_peer(&mut self.callers, tx.client.label(), 1);
+        data_types::record(&mut self.data_types, &tx.findings, tx.started_at_ms);
     }
 
     /// Adds the counts of `other` into this endpoint. The key and recency
@@ -174,6 +180,7 @@ impl EndpointStats {
         for (label, calls) in &other.callers {
             count_peer(&mut self.callers, label.clone(), *calls);
         }
+        data_types::merge(&mut self.data_types, &other.data_types);
     }
 
     /// Returns the public view of this endpoint, under `id`.
@@ -205,6 +212,7 @@ impl EndpointStats {
                 .iter()
                 .map(|(label, calls)| (label.clone(), *calls))
                 .collect(),
+            data_types: self.data_types.clone(),
         }
     }
 }

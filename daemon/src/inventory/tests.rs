@@ -29,6 +29,9 @@ fn transaction(method: &str, host: &str, path: &str) -> Transaction {
         grpc: None,
         endpoint_id: String::new(),
         flags: TransactionFlags::default(),
+        findings: Vec::new(),
+        request_body: None,
+        response_body: None,
     }
 }
 

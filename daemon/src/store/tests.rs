@@ -27,6 +27,9 @@ fn transaction(id: u64, endpoint_id: &str, started_at_ms: u64) -> Transaction {
         grpc: None,
         endpoint_id: endpoint_id.to_owned(),
         flags: TransactionFlags::default(),
+        findings: Vec::new(),
+        request_body: None,
+        response_body: None,
     }
 }
 

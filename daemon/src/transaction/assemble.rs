@@ -223,7 +223,11 @@ pub fn assemble(item: &ConnectionExchange, id: u64, clock: &Clock) -> Transactio
                 || response.is_some_and(|response| response.gap),
             no_response: response.is_none(),
             body_not_analysed,
+            bytes_not_scanned: 0,
         },
+        findings: Vec::new(),
+        request_body: None,
+        response_body: None,
     }
 }
 
