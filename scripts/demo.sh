@@ -109,7 +109,7 @@ curl -sk -o /dev/null -H "$HOST_HEADER" "$BASE/api/users/0"
 curl -sk -o /dev/null -H "$HOST_HEADER" "$BASE/health"
 curl -sk -o /dev/null -H "$HOST_HEADER" -u demo:secret "$BASE/api/stream"
 curl -sk -o /dev/null -H "$HOST_HEADER" -H "X-API-Key: k-123456" -H 'Content-Type: application/json' \
-  -d '{"items":[3,4]}' "$BASE/api/orders"
+  -d '{"items":[3,4],"payment":{"card_number":"4539 5787 6362 1486","expiry":"12/29"}}' "$BASE/api/orders"
 /usr/bin/python3 tests/fixtures/api_client.py --port "$NGINX_PORT" --rounds 3 >/dev/null
 # HTTP/2: three streams multiplexed on one TLS connection.
 nghttp -n "$BASE/api/orders/5d0f3c2e-1b7a-4c9d-8e6f-0a1b2c3d4e5f" "$BASE/api/users/77" "$BASE/api/search?q=socks"
@@ -119,6 +119,8 @@ step "ztapi endpoints"
 ztapi endpoints
 step "ztapi transactions --limit 8"
 ztapi transactions --limit 8
+step "ztapi endpoints --data pci (endpoints that carried payment card numbers)"
+ztapi endpoints --data pci
 step "ztapi graph (nginx's calls to the backend are cleartext, captured at the socket hooks)"
 ztapi graph
 step "ztapi status"

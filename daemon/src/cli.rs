@@ -250,6 +250,19 @@ fn print_status(report: &StatusReport) {
         "  TLS connections on the wire {}, without plaintext {} (see ztapi connections)",
         flows.tls_flows, flows.tls_flows_hidden
     );
+    let classified = &report.pipeline.classification;
+    println!("sensitive data:");
+    println!(
+        "  transactions scanned {}, with findings {}, findings {}, bodies kept masked {}",
+        classified.transactions_scanned,
+        classified.transactions_with_findings,
+        classified.findings,
+        classified.bodies_captured
+    );
+    println!(
+        "  bytes scanned {}, not scanned (over the per-transaction budget) {}, detections dropped {}",
+        classified.bytes_scanned, classified.bytes_not_scanned, classified.detections_dropped
+    );
 }
 
 fn print_endpoints(endpoints: &[EndpointSummary]) {
