@@ -312,7 +312,7 @@ pub fn start_tls_fixture(script: &str, cert: &Path, key: &Path) -> (Process, u16
 pub fn wait_until_hooked(daemon: &Daemon, pid: u32) {
     wait_for(
         "the server's libssl to be hooked",
-        Duration::from_secs(15),
+        Duration::from_secs(30),
         || {
             let status = daemon.query(&["status"]);
             let hooked = status["libraries"].as_array()?.iter().any(|library| {

@@ -281,6 +281,43 @@ fn sensitive_values_classified_and_never_stored() {
         "two different cards"
     );
 
+    // The same e-mail address, in a response body and in a request header,
+    // has the same fingerprint in both transactions.
+    let email_fingerprints = |path: &str| -> Vec<String> {
+        transactions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|transaction| {
+                transaction["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with(path))
+            })
+            .flat_map(|transaction| {
+                transaction["findings"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|finding| finding["data_type"] == "email")
+            .flat_map(|finding| {
+                finding["fingerprints"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|fingerprint| fingerprint.as_str().map(str::to_owned))
+            .collect()
+    };
+    let from_customer = email_fingerprints("/api/customers/");
+    let from_lookup = email_fingerprints("/api/lookup");
+    assert!(
+        from_customer
+            .iter()
+            .any(|fingerprint| from_lookup.contains(fingerprint)),
+        "one address links up: {from_customer:?} vs {from_lookup:?}"
+    );
+
     // The opted-in body is kept, with the card masked and the rest intact.
     let payment = transactions
         .as_array()
