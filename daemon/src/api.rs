@@ -110,20 +110,20 @@ pub fn call_graph(endpoints: &[crate::inventory::EndpointSummary]) -> Vec<GraphE
 /// Reads an `endpoints --data` filter: a compliance set or the name of one
 /// of `types`.
 pub fn data_filter(
-    wanted: &str,
+    name: &str,
     types: &[crate::classify::DataTypeInfo],
 ) -> Result<crate::inventory::DataFilter, String> {
     use crate::inventory::DataFilter;
 
-    if let Ok(set) = wanted.parse::<crate::classify::Compliance>() {
+    if let Ok(set) = name.parse::<crate::classify::Compliance>() {
         return Ok(DataFilter::Compliance(set));
     }
-    if types.iter().any(|info| info.name == wanted) {
-        return Ok(DataFilter::DataType(wanted.to_owned()));
+    if types.iter().any(|info| info.name == name) {
+        return Ok(DataFilter::DataType(name.to_owned()));
     }
     let names: Vec<&str> = types.iter().map(|info| info.name.as_str()).collect();
     Err(format!(
-        "unknown data filter {wanted:?}: expected a compliance set (pci, gdpr, hipaa, ccpa) or a data type ({}); `ztapi data-types` lists them",
+        "unknown data filter {name:?}: expected a compliance set (pci, gdpr, hipaa, ccpa) or a data type ({}); `ztapi data-types` lists them",
         names.join(", ")
     ))
 }

@@ -8,7 +8,7 @@
 //! the endpoint, [`SensitiveData::seal`] masks classified values in the path
 //! and, only for endpoints an operator opted in, keeps the bodies with their
 //! classified values masked. Nothing that reaches the store, the API or the
-//! logs holds a classified value in clear.
+//! logs contains a classified value in clear.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,7 @@ use crate::{
 
 /// Body bytes kept per message when a rule names no cap.
 pub const DEFAULT_BODY_CAPTURE_BYTES: usize = 4096;
-/// Body bytes kept per message at most, whatever a rule asks.
+/// Body bytes kept per message at most, whatever a rule requests.
 pub const MAX_BODY_CAPTURE_BYTES: usize = 64 * 1024;
 
 /// Content type under which a query string is scanned and masked.

@@ -3,7 +3,7 @@
 //! an e-mail address, a password and a session token. The endpoints must
 //! show the right data types and compliance sets, `--data pci` must list
 //! exactly the card endpoint, and none of the values may be found in the
-//! data directory, the daemon's log or the API's answers.
+//! data directory, the daemon's log or the API's responses.
 //!
 //! Run one at a time (`--test-threads=1`): every daemon hooks libssl for
 //! the whole node.

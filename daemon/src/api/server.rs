@@ -169,8 +169,8 @@ fn answer(shared: &Shared, sensor: &Mutex<Sensor>, started: Instant, request: Re
             ok_response(report)
         }
         Request::Endpoints { data: None } => ok_response(shared.inventory().endpoints()),
-        Request::Endpoints { data: Some(wanted) } => {
-            match super::data_filter(&wanted, &shared.data_types) {
+        Request::Endpoints { data: Some(name) } => {
+            match super::data_filter(&name, &shared.data_types) {
                 Ok(filter) => {
                     let mut endpoints = shared.inventory().endpoints();
                     endpoints.retain(|endpoint| {

@@ -1,7 +1,7 @@
 //! The sensitive data types an endpoint has carried: which types, in
 //! requests or responses, under which compliance sets, and when they were
 //! first and last seen. Values are never kept here, only what the
-//! classifier's findings say about them.
+//! classifier's findings report about them.
 
 use serde::{Deserialize, Serialize};
 
@@ -82,11 +82,10 @@ fn part_order(part: Part) -> u8 {
     }
 }
 
-/// Whether an endpoint with these data types matches the `--data` filter
-/// `wanted`: a compliance set (`pci`, `gdpr`, `hipaa`, `ccpa`) or a data
+/// Whether an endpoint with these data types matches the `--data` filter: a compliance set (`pci`, `gdpr`, `hipaa`, `ccpa`) or a data
 /// type name.
-pub fn matches(seen: &[DataTypeSeen], wanted: &DataFilter) -> bool {
-    seen.iter().any(|entry| match wanted {
+pub fn matches(seen: &[DataTypeSeen], filter: &DataFilter) -> bool {
+    seen.iter().any(|entry| match filter {
         DataFilter::Compliance(set) => entry.compliance.contains(set),
         DataFilter::DataType(name) => entry.data_type == *name,
     })
