@@ -1,5 +1,6 @@
 //! Project tasks cargo cannot do alone. `cargo xtask --help` lists them.
 
+mod bench;
 mod build_ebpf;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +20,15 @@ enum Task {
     BuildEbpf(build_ebpf::Options),
     /// Run clippy with -D warnings on the eBPF crate for its target.
     ClippyEbpf,
+    /// Run the whole-system benchmarks and write target/bench/report.md
+    /// and report.json (as root).
+    Bench(bench::Options),
 }
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().task {
         Task::BuildEbpf(options) => build_ebpf::build(&options).map(|_| ()),
         Task::ClippyEbpf => build_ebpf::clippy(),
+        Task::Bench(options) => bench::run(&options),
     }
 }

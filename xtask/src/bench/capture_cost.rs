@@ -1,0 +1,162 @@
+//! The `capture-cost` benchmark: wall time per `SSL_write_ex`/`SSL_read_ex`
+//! call of a loopback TLS client, (a) with no probes, (b) with the no-op
+//! entry and return probes of `sensor-ebpf/src/bench_probes.rs` on the same
+//! libssl functions ztapid hooks, and (c) with ztapid capturing.
+//!
+//! (b) − (a) is the trap cost this machine imposes on any uprobe-based
+//! sensor; (c) − (a) is what ztapid costs. Their ratio shows how close the
+//! sensor comes to that floor. ztapid also runs a `sys_enter` tracepoint
+//! and cgroup socket hooks, which (b) does not, so their cost shows in the
+//! ratio too.
+
+use aya::{
+    programs::{uprobe::UProbeScope, UProbe},
+    Ebpf,
+};
+
+use anyhow::Context as _;
+
+use super::{
+    alternate,
+    daemon::Daemon,
+    median, progress,
+    report::{Figure, Outcome, Target},
+    tls::{self, MappedLibrary},
+    Context,
+};
+
+/// The libssl functions ztapid hooks, and whether it has a return probe on
+/// each, as in `daemon/src/capture/sensor.rs`.
+const HOOKED_FUNCTIONS: [(&str, bool); 6] = [
+    ("SSL_write", true),
+    ("SSL_write_ex", true),
+    ("SSL_read", true),
+    ("SSL_read_ex", true),
+    ("SSL_do_handshake", true),
+    ("SSL_free", false),
+];
+
+/// Requests the client writes before it reads their responses, so client
+/// and server calls overlap on two cores and scheduling noise averages out.
+const BURST: usize = 16;
+
+const VARIANTS: [&str; 3] = ["no probes", "no-op probes", "ztapid"];
+
+/// The target: ztapid costs at most 1.10 times the bare trap cost.
+const TARGET_RATIO: f64 = 1.10;
+
+pub fn run(context: &Context) -> anyhow::Result<Outcome> {
+    let library = MappedLibrary::find()?;
+    progress(format_args!(
+        "  hooking {} ({})",
+        library.path.display(),
+        library.file_id
+    ));
+    let calls = context.pick(20_000, 200_000);
+    let results = alternate(context.rounds, &VARIANTS, |_, variant| {
+        let server = tls::Server::start(context.certificate()?)?;
+        let timing = match variant {
+            0 => tls::time_calls(server.address, calls, BURST),
+            1 => {
+                let _probes = NoopProbes::attach(context, &library)?;
+                tls::time_calls(server.address, calls, BURST)
+            }
+            _ => {
+                let daemon = Daemon::start(context, "capture-cost")?;
+                daemon.wait_hooked(&library.file_id)?;
+                let timing = tls::time_calls(server.address, calls, BURST);
+                let counters = daemon.counters()?;
+                daemon.stop()?;
+                if timing.is_ok() && counters.tls_calls == 0 {
+                    anyhow::bail!("ztapid captured no TLS call of the client; the figure would measure nothing");
+                }
+                timing
+            }
+        };
+        server.join()?;
+        timing
+    })?;
+
+    let plain = median(&results[0]);
+    let trapped = median(&results[1]);
+    let captured = median(&results[2]);
+    let mut outcome = Outcome::default();
+    outcome.push(Figure::new(
+        "capture-cost.plain-call",
+        "TLS call without probes (64-byte SSL_write_ex/SSL_read_ex)",
+        "µs/call",
+        plain,
+    ));
+    outcome.push(
+        Figure::new(
+            "capture-cost.trap-call",
+            "TLS call with no-op entry and return uprobes",
+            "µs/call",
+            trapped,
+        )
+        .baseline("without probes", plain),
+    );
+    outcome.push(
+        Figure::new(
+            "capture-cost.sensor-call",
+            "TLS call with ztapid capturing",
+            "µs/call",
+            captured,
+        )
+        .baseline("without probes", plain),
+    );
+    outcome.push(
+        Figure::new(
+            "capture-cost.sensor-cost",
+            "ztapid's cost per TLS call (c − a) against the bare trap cost (b − a)",
+            "µs/call",
+            captured - plain,
+        )
+        .baseline("bare trap cost", trapped - plain)
+        .target(Target::ratio_at_most(TARGET_RATIO)),
+    );
+    outcome.note(format!(
+        "{calls} calls per run in bursts of {BURST}, client and server in one process on 127.0.0.1"
+    ));
+    Ok(outcome)
+}
+
+/// The no-op probes, attached for all processes; dropping them detaches
+/// every probe and unloads the programs.
+struct NoopProbes {
+    _ebpf: Ebpf,
+}
+
+impl NoopProbes {
+    fn attach(context: &Context, library: &MappedLibrary) -> anyhow::Result<Self> {
+        let mut ebpf = Ebpf::load_file(&context.ebpf_object).with_context(|| {
+            format!(
+                "loading {} failed; build it with cargo xtask build-ebpf",
+                context.ebpf_object.display()
+            )
+        })?;
+        for (program, returns) in [("bench_noop_entry", false), ("bench_noop_return", true)] {
+            let probe: &mut UProbe = ebpf
+                .program_mut(program)
+                .with_context(|| format!("the eBPF object has no program {program}"))?
+                .try_into()?;
+            probe
+                .load()
+                .with_context(|| format!("the verifier rejected {program}"))?;
+            for (function, has_return) in HOOKED_FUNCTIONS {
+                if returns && !has_return {
+                    continue;
+                }
+                probe
+                    .attach(function, &library.path, UProbeScope::AllProcesses)
+                    .with_context(|| {
+                        format!(
+                            "attaching {program} to {function} in {} failed",
+                            library.path.display()
+                        )
+                    })?;
+            }
+        }
+        Ok(Self { _ebpf: ebpf })
+    }
+}
