@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, clippy on the host crates and
 # on the eBPF crate, unit tests, and the privileged integration tests against
-# the running kernel (as root). Set ZTAPI_SKIP_PRIVILEGED=1 to skip the
-# latter; each skipped test says so.
+# the running kernel (as root), and the benchmark harness in quick mode. Set
+# ZTAPI_SKIP_PRIVILEGED=1 to skip the privileged tests and benchmarks; each
+# skipped one says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +26,10 @@ cargo test -p ztapi -p ztapi-common -p xtask
 
 step "integration tests (one at a time: each daemon hooks the whole node)"
 cargo test -p integration-tests -- --test-threads=1
+
+# Last, because it is the slowest: the benchmark harness in quick mode. It
+# checks that the report has every figure and that each is finite, never
+# how fast anything is. With ZTAPI_SKIP_PRIVILEGED=1 only the pipeline
+# benchmark runs and the others are reported as skipped.
+step "benchmark harness (cargo xtask bench --quick)"
+cargo xtask bench --quick

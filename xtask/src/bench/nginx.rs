@@ -3,8 +3,8 @@
 //! proxy to an upstream API under `/api/`.
 //!
 //! It runs as a separate process, so it is a real TLS server for ztapid to
-//! hook, and it holds the server ends of many connections in a file table
-//! of its own.
+//! hook, and the server ends of many connections take up its own file
+//! table, not xtask's.
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -17,8 +17,8 @@ use anyhow::{bail, Context as _};
 
 use super::{progress, system::ChildProcess, tls::Certificate, Context, TempDir};
 
-/// Connections the worker accepts at once, and the open files it asks for:
-/// both within the 20 000 hard limit seen in containers.
+/// Connections the worker accepts at once, and the open-file limit it
+/// sets: both within the 20 000 hard limit seen in containers.
 const WORKER_CONNECTIONS: u32 = 16_384;
 const WORKER_OPEN_FILES: u32 = 19_000;
 
@@ -97,13 +97,13 @@ impl Nginx {
     }
 }
 
-/// A port of 127.0.0.1 that was free a moment ago.
+/// Finds a port of 127.0.0.1 that was free a moment ago.
 fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind 127.0.0.1:0")?;
     Ok(listener.local_addr()?)
 }
 
-/// Where nginx listens and what it proxies to.
+/// The listening addresses of nginx and its upstream.
 struct Listeners {
     tls: SocketAddr,
     plain: SocketAddr,

@@ -5,8 +5,8 @@
 //! Pinning makes the figure "per core": sled's background threads and the
 //! benchmark thread share that one CPU, so their work counts against it.
 //! Criterion's own repeated sampling replaces the alternating rounds of the
-//! other benchmarks; the baseline, `httparse` on the same messages, is
-//! measured by the same criterion run.
+//! other benchmarks. The baseline, `httparse` on the same messages, comes
+//! from the same criterion run.
 
 use std::{
     path::{Path, PathBuf},

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{system::Machine, Benchmark};
 
-/// Which number of a figure its target bounds.
+/// The number of a figure that its target bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
@@ -24,7 +24,7 @@ pub enum Subject {
     Ratio,
 }
 
-/// Whether the target is an upper or a lower bound.
+/// The direction of a target: an upper or a lower bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bound {

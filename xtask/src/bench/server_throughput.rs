@@ -102,7 +102,7 @@ fn wrk(url: &str, seconds: u64) -> anyhow::Result<f64> {
     let output = run_bounded("wrk", &mut command, Duration::from_secs(seconds + 30))
         .context("running wrk failed; is the wrk package installed?")?;
     if output.contains("Non-2xx or 3xx responses") {
-        bail!("nginx answered with errors under wrk:\n{output}");
+        bail!("nginx returned error responses under wrk:\n{output}");
     }
     output
         .lines()
