@@ -83,6 +83,9 @@ impl Attribution {
             executable: endpoint
                 .pid
                 .and_then(|pid| workload::executable(&self.proc_root, pid)),
+            command: endpoint
+                .pid
+                .and_then(|pid| workload::command(&self.proc_root, pid)),
             cgroup,
             container_id,
             pod_uid,

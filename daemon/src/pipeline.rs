@@ -363,6 +363,7 @@ impl Pipeline {
         };
         let mut local = Peer::from_endpoint(&item.info.local);
         local.workload = self.attribution.workload(&item.info.local);
+        local.use_process_command();
         match item.info.role {
             Some(Role::Server) => transaction.server = local,
             _ => transaction.client = local,
@@ -380,6 +381,8 @@ impl Pipeline {
         };
         transaction.client.workload = self.attribution.workload(client);
         transaction.server.workload = self.attribution.workload(server);
+        transaction.client.use_process_command();
+        transaction.server.use_process_command();
         transaction.direction = self.attribution.direction(client.address, server.address);
     }
 

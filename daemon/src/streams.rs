@@ -528,6 +528,11 @@ fn detect_protocol(prefix: &[u8], same_direction: bool) -> Detected {
         PrefaceDetection::NeedMore if may_wait => return Detected::NeedMore,
         _ => {}
     }
+    // A server may send its SETTINGS before the client's preface arrives,
+    // so a connection seen from the server's side can start with them.
+    if is_server_preface(prefix) {
+        return Detected::Protocol(Protocol::Http2 { preface_seen: true }, Some(false));
+    }
     match http1::detect(prefix) {
         Detection::Request => Detected::Protocol(Protocol::Http1, Some(true)),
         Detection::Response => Detected::Protocol(Protocol::Http1, Some(false)),
@@ -565,6 +570,21 @@ fn looks_like_http2_frame(data: &[u8]) -> bool {
         8 => length == 4,
         _ => false,
     }
+}
+
+/// Whether `data` starts with the server connection preface (RFC 9113
+/// section 3.4): a SETTINGS frame without the ACK flag on stream 0, whose
+/// length is a whole number of 6-byte settings. Mid-connection, a SETTINGS
+/// frame arriving first is rare; if it happens, the client side's preface
+/// check fails and the reader resynchronises.
+fn is_server_preface(data: &[u8]) -> bool {
+    if data.len() < 9 {
+        return false;
+    }
+    let length = u32::from_be_bytes([0, data[0], data[1], data[2]]);
+    let (frame_type, flags) = (data[3], data[4]);
+    let stream_id = u32::from_be_bytes([data[5], data[6], data[7], data[8]]);
+    frame_type == 4 && flags == 0 && stream_id == 0 && length % 6 == 0 && length <= 6 * 64
 }
 
 /// The role of the process that wrote a connection's first bytes.
@@ -627,4 +647,47 @@ fn add_http2(total: &mut Http2Counters, now: &Http2Counters, before: &Http2Count
     total.evicted_streams += now.evicted_streams - before.evicted_streams;
     total.goaways += now.goaways - before.goaways;
     total.untracked_stream_frames += now.untracked_stream_frames - before.untracked_stream_frames;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SETTINGS with SETTINGS_MAX_CONCURRENT_STREAMS = 100.
+    const SERVER_SETTINGS: [u8; 15] = [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100];
+
+    #[test]
+    fn server_settings_first_is_connection_start() {
+        match detect_protocol(&SERVER_SETTINGS, true) {
+            Detected::Protocol(Protocol::Http2 { preface_seen }, starts_with_request) => {
+                assert!(preface_seen, "the client's preface is still to come");
+                assert_eq!(starts_with_request, Some(false), "the server wrote first");
+            }
+            _ => panic!("server SETTINGS not detected as HTTP/2"),
+        }
+    }
+
+    #[test]
+    fn settings_ack_first_is_mid_connection() {
+        let mut ack = [0u8; 9];
+        ack[3] = 4;
+        ack[4] = 1;
+        match detect_protocol(&ack, true) {
+            Detected::Protocol(Protocol::Http2 { preface_seen }, starts_with_request) => {
+                assert!(!preface_seen, "an ACK is never the first frame");
+                assert_eq!(starts_with_request, None);
+            }
+            _ => panic!("SETTINGS ACK not detected as HTTP/2"),
+        }
+    }
+
+    #[test]
+    fn client_preface_detected() {
+        let mut data = PREFACE.to_vec();
+        data.extend_from_slice(&SERVER_SETTINGS);
+        assert!(matches!(
+            detect_protocol(&data, true),
+            Detected::Protocol(Protocol::Http2 { preface_seen: true }, Some(true))
+        ));
+    }
 }

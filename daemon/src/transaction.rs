@@ -74,6 +74,14 @@ impl Peer {
         }
     }
 
+    /// Replaces the captured thread name by the process's command name,
+    /// when the workload has it.
+    pub fn use_process_command(&mut self) {
+        if let Some(command) = self.workload.as_ref().and_then(|w| w.command.clone()) {
+            self.process = Some(command);
+        }
+    }
+
     /// A stable label for the inventory and the call graph: the pod, else
     /// the container, else the executable or command name, else the IP
     /// address. Pids are left out, because each run of a client has a new one.

@@ -34,6 +34,11 @@ pub struct Workload {
     pub pid: Option<u32>,
     /// Path of the executable, as `/proc/PID/exe` links to it.
     pub executable: Option<String>,
+    /// Command name of the process (its main thread), from
+    /// `/proc/PID/comm`. The sensor reports the name of the thread that
+    /// made the call, which in threaded servers is a worker's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     /// Path under the cgroup2 root, such as
     /// `/kubepods.slice/.../cri-containerd-<id>.scope`.
     pub cgroup: Option<String>,
@@ -351,6 +356,13 @@ impl PodDirectory {
 pub fn executable(proc_root: &Path, pid: u32) -> Option<String> {
     let target = fs::read_link(proc_root.join(pid.to_string()).join("exe")).ok()?;
     Some(target.to_string_lossy().into_owned())
+}
+
+/// Returns the command name of a process from `PROC_ROOT/PID/comm`, or
+/// `None` when the process is gone.
+pub fn command(proc_root: &Path, pid: u32) -> Option<String> {
+    let name = fs::read_to_string(proc_root.join(pid.to_string()).join("comm")).ok()?;
+    Some(name.trim_end_matches('\n').to_owned()).filter(|name| !name.is_empty())
 }
 
 /// Returns the cgroup v2 path of a process from the `0::` line of

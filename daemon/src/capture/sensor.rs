@@ -305,9 +305,12 @@ impl Sensor {
 
     /// Names of loaded programs with their attachment count.
     pub fn programs(&self) -> Vec<String> {
+        // The object also carries programs this daemon never loads (the
+        // benchmark's no-op probes), so only loaded ones are listed.
         let mut names: Vec<String> = self
             .ebpf
             .programs()
+            .filter(|(_, program)| program.fd().is_ok())
             .map(|(name, _)| name.to_owned())
             .collect();
         names.sort();
