@@ -584,7 +584,7 @@ fn is_server_preface(data: &[u8]) -> bool {
     let length = u32::from_be_bytes([0, data[0], data[1], data[2]]);
     let (frame_type, flags) = (data[3], data[4]);
     let stream_id = u32::from_be_bytes([data[5], data[6], data[7], data[8]]);
-    frame_type == 4 && flags == 0 && stream_id == 0 && length % 6 == 0 && length <= 6 * 64
+    frame_type == 4 && flags == 0 && stream_id == 0 && length.is_multiple_of(6) && length <= 6 * 64
 }
 
 /// The role of the process that wrote a connection's first bytes.

@@ -308,6 +308,17 @@ pub fn start_tls_fixture(script: &str, cert: &Path, key: &Path) -> (Process, u16
     spawn_api_server(command, Some((cert, key)))
 }
 
+/// Runs curl quietly against a test server (certificates not checked) and
+/// asserts that it succeeded.
+pub fn curl(args: &[&str]) {
+    let status = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "--max-time", "10"])
+        .args(args)
+        .status()
+        .expect("curl must be installed (scripts/setup.sh)");
+    assert!(status.success(), "curl {args:?} failed with {status}");
+}
+
 /// Waits until the daemon has hooked a library mapped by `pid`.
 pub fn wait_until_hooked(daemon: &Daemon, pid: u32) {
     wait_for(

@@ -8,10 +8,10 @@
 //! Run one at a time (`--test-threads=1`): every daemon hooks libssl for
 //! the whole node.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{path::Path, time::Duration};
 
 use integration_tests::{
-    find_endpoint, privileged, self_signed_certificate, start_tls_fixture, wait_for,
+    curl, find_endpoint, privileged, self_signed_certificate, start_tls_fixture, wait_for,
     wait_until_hooked, Daemon, TempDir,
 };
 use serde_json::Value;
@@ -50,15 +50,6 @@ path = "/api/payments"
 max_bytes = 1024
 "#;
 
-fn curl(args: &[&str]) {
-    let status = Command::new("curl")
-        .args(["-sk", "-o", "/dev/null", "--max-time", "10"])
-        .args(args)
-        .status()
-        .expect("curl must be installed (scripts/setup.sh)");
-    assert!(status.success(), "curl {args:?} failed with {status}");
-}
-
 fn post_json(url: &str, body: &str) {
     curl(&[
         "-X",
@@ -93,6 +84,28 @@ fn compliance(endpoint: &Value) -> Vec<String> {
     sets.sort();
     sets.dedup();
     sets
+}
+
+/// Fingerprints of `data_type` findings in the transactions whose path
+/// starts with `path`.
+fn fingerprints(transactions: &Value, data_type: &str, path: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for transaction in transactions.as_array().expect("transaction list") {
+        if !transaction["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with(path))
+        {
+            continue;
+        }
+        for finding in transaction["findings"].as_array().into_iter().flatten() {
+            if finding["data_type"] != data_type {
+                continue;
+            }
+            let values = finding["fingerprints"].as_array().into_iter().flatten();
+            found.extend(values.filter_map(|value| value.as_str().map(str::to_owned)));
+        }
+    }
+    found
 }
 
 /// Files under `dir` that contain `needle`, read as raw bytes.
@@ -252,25 +265,7 @@ fn sensitive_values_classified_and_never_stored() {
 
     // Transactions keep types and fingerprints; the same card twice links up.
     let transactions = daemon.query(&["transactions", "--limit", "50"]);
-    let card_fingerprints: Vec<String> = transactions
-        .as_array()
-        .expect("transaction list")
-        .iter()
-        .flat_map(|transaction| {
-            transaction["findings"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter(|finding| finding["data_type"] == "card_number")
-        .flat_map(|finding| {
-            finding["fingerprints"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|fingerprint| fingerprint.as_str().map(str::to_owned))
-        .collect();
+    let card_fingerprints = fingerprints(&transactions, "card_number", "/api/payments");
     assert_eq!(
         card_fingerprints.len(),
         2,
@@ -283,34 +278,8 @@ fn sensitive_values_classified_and_never_stored() {
 
     // The same e-mail address, in a response body and in a request header,
     // has the same fingerprint in both transactions.
-    let email_fingerprints = |path: &str| -> Vec<String> {
-        transactions
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|transaction| {
-                transaction["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with(path))
-            })
-            .flat_map(|transaction| {
-                transaction["findings"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter(|finding| finding["data_type"] == "email")
-            .flat_map(|finding| {
-                finding["fingerprints"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter_map(|fingerprint| fingerprint.as_str().map(str::to_owned))
-            .collect()
-    };
-    let from_customer = email_fingerprints("/api/customers/");
-    let from_lookup = email_fingerprints("/api/lookup");
+    let from_customer = fingerprints(&transactions, "email", "/api/customers/");
+    let from_lookup = fingerprints(&transactions, "email", "/api/lookup");
     assert!(
         from_customer
             .iter()

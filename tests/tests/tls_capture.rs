@@ -7,21 +7,12 @@
 use std::{process::Command, time::Duration};
 
 use integration_tests::{
-    find_endpoint, fixture, privileged, self_signed_certificate, start_api_server, wait_for,
+    curl, find_endpoint, fixture, privileged, self_signed_certificate, start_api_server, wait_for,
     wait_until_hooked, Daemon, TempDir,
 };
 use serde_json::Value;
 
 const BEARER_TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZW1vIn0.c2lnbmF0dXJl";
-
-fn curl(args: &[&str]) {
-    let status = Command::new("curl")
-        .args(["-sk", "-o", "/dev/null", "--max-time", "10"])
-        .args(args)
-        .status()
-        .expect("curl must be installed (scripts/setup.sh)");
-    assert!(status.success(), "curl {args:?} failed with {status}");
-}
 
 fn python_client(port: u16, mode: &str) {
     let output = Command::new("/usr/bin/python3")
