@@ -943,7 +943,7 @@ fn password_samples(rng: &mut Rng, samples: &mut Vec<Sample>) {
 }
 
 fn health_samples(rng: &mut Rng, samples: &mut Vec<Sample>) {
-    let codes = [
+    let codes: [&str; 8] = [
         "E11.9", "I10", "J45.909", "M54.5", "F32.A", "K21.9", "E78.5", "N39.0",
     ];
     for index in 0..25 {
@@ -966,7 +966,7 @@ fn health_samples(rng: &mut Rng, samples: &mut Vec<Sample>) {
                 "condition",
                 &quoted(rng.pick(&["new", "used", "refurbished"]).to_owned()),
             ),
-            1 => json_field("code", &quoted(*rng.pick(&codes))),
+            1 => json_field("code", &quoted(rng.pick::<&str>(&codes))),
             2 => json_field("diagnosis_count", &rng.range(0, 9).to_string()),
             3 => json_field("status_code", &quoted(&format!("A{}", rng.digits(2)))),
             _ => Input::Text(format!("error E11 in module {}", rng.below(100))),
