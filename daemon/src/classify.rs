@@ -174,12 +174,7 @@ impl Classifier {
             scanned: 0,
             not_scanned: 0,
         };
-        let mut sink = FindingSink {
-            findings: finding::FindingSet::default(),
-            part: Part::Request,
-            registry: &self.registry,
-            fingerprinter: &self.fingerprinter,
-        };
+        let mut sink = FindingSink::new(&self.registry, &self.fingerprinter);
 
         self.scan_headers(input.request_headers, &mut budget, &mut sink);
         if let Some(query) = input.query {

@@ -19,8 +19,10 @@ use super::registry::{builtin, TypeId};
 use super::validators;
 
 mod numbers;
+mod shape;
 
 use numbers::{classify_number_run, NumberRun};
+use shape::{is_token_byte, next_word_candidate, shape_of, Shape};
 
 /// Receives each detection: a data type and the byte range of the value it
 /// covers.
@@ -95,95 +97,6 @@ pub const MIN_SECRET_LEN: usize = 20;
 /// below 3.
 pub const MIN_SECRET_ENTROPY: f64 = 3.0;
 
-// Byte classes for the one-pass shape check.
-const DIGIT: u8 = 1;
-const UPPER: u8 = 2;
-const AT: u8 = 4;
-const COLON: u8 = 8;
-
-static BYTE_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = if b.is_ascii_digit() {
-            DIGIT
-        } else if b.is_ascii_uppercase() {
-            UPPER
-        } else if b == b'@' {
-            AT
-        } else if b == b':' {
-            COLON
-        } else {
-            0
-        };
-        byte += 1;
-    }
-    table
-};
-
-/// First and second bytes of the bigrams that begin a literal prefix, as
-/// family bits: `A` then one of `KSBCI` (AWS, Google), one of `pousrbtke`
-/// then `_` (GitHub, Stripe), `xo` (Slack), `yJ` (JWT, whose `eyJ` is
-/// base64 for `{"`) and `--` (PEM). A value without any of them cannot hold
-/// a prefixed token, which spares the automaton most values.
-static PREFIX_BIGRAM_FIRST: [u8; 256] = bigram_table(&[
-    (b"A", 1),
-    (b"pousrbtke", 2),
-    (b"x", 4),
-    (b"y", 8),
-    (b"-", 16),
-]);
-static PREFIX_BIGRAM_SECOND: [u8; 256] =
-    bigram_table(&[(b"KSBCI", 1), (b"_", 2), (b"o", 4), (b"J", 8), (b"-", 16)]);
-
-const fn bigram_table(families: &[(&[u8], u8)]) -> [u8; 256] {
-    let mut table = [0u8; 256];
-    let mut family = 0;
-    while family < families.len() {
-        let (bytes, bit) = families[family];
-        let mut index = 0;
-        while index < bytes.len() {
-            table[bytes[index] as usize] |= bit;
-            index += 1;
-        }
-        family += 1;
-    }
-    table
-}
-
-/// Which byte classes a value contains, how many digits and colons, and
-/// whether a literal-prefix bigram occurs.
-struct Shape {
-    classes: u8,
-    digits: usize,
-    colons: usize,
-    prefix_bigram: bool,
-}
-
-fn shape_of(value: &[u8]) -> Shape {
-    let mut classes = 0u8;
-    let mut digits = 0usize;
-    let mut colons = 0usize;
-    let mut bigrams = 0u8;
-    let mut previous = 0u8;
-    for &byte in value {
-        let class = BYTE_CLASS[usize::from(byte)];
-        classes |= class;
-        digits += usize::from(class == DIGIT);
-        colons += usize::from(class == COLON);
-        bigrams |=
-            PREFIX_BIGRAM_FIRST[usize::from(previous)] & PREFIX_BIGRAM_SECOND[usize::from(byte)];
-        previous = byte;
-    }
-    Shape {
-        classes,
-        digits,
-        colons,
-        prefix_bigram: bigrams != 0,
-    }
-}
-
 /// Returns whether `value` is an ISO 8601 date-time such as
 /// `2024-03-15T10:22:33.123Z`, the most common digit-bearing JSON string.
 /// No built-in pattern matches one, so the pattern passes skip it.
@@ -252,7 +165,7 @@ impl Detectors {
         if value.len() >= MIN_PREFIXED_TOKEN_LEN && shape.prefix_bigram {
             self.scan_prefixed_tokens(value, claimed, emit);
         }
-        if shape.classes & AT != 0 && self.enabled(builtin::EMAIL) {
+        if shape.at_signs > 0 && self.enabled(builtin::EMAIL) {
             scan_emails(value, claimed, emit);
         }
         if shape.colons >= 2 && self.enabled(builtin::IP_ADDRESS) && !numbers_suppressed(field) {
@@ -298,8 +211,10 @@ impl Detectors {
         found
     }
 
-    /// Walks the value word by word and checks each run of digits (with its
-    /// separators) and each word that can start an IBAN.
+    /// Checks each run of digits (with its separators) that starts a word,
+    /// and each word that can start an IBAN. The scan jumps from one such
+    /// start to the next, so words that can be neither cost one table
+    /// lookup per byte.
     fn scan_words(
         &self,
         value: &[u8],
@@ -308,18 +223,16 @@ impl Detectors {
         claimed: &mut Claimed,
         emit: &mut impl Emit,
     ) {
-        let suppressed = numbers_suppressed(field);
-        let iban_possible =
-            shape.classes & UPPER != 0 && shape.digits >= 11 && self.enabled(builtin::IBAN);
+        let numbers = !numbers_suppressed(field);
+        let ibans = shape.uppercase > 0 && shape.digits >= 11 && self.enabled(builtin::IBAN);
+        if !numbers && !ibans {
+            return;
+        }
 
-        let mut index = 0;
-        while index < value.len() {
+        let mut from = 0;
+        while let Some(index) = next_word_candidate(value, from, numbers, ibans) {
             let byte = value[index];
-            let starts_number = byte.is_ascii_digit()
-                || ((byte == b'+' || byte == b'(')
-                    && value.get(index + 1).is_some_and(u8::is_ascii_digit));
-
-            if starts_number && !suppressed && !claimed.covers(index) {
+            if numbers && !byte.is_ascii_uppercase() && !claimed.covers(index) {
                 let run = NumberRun::parse(value, index);
                 if let Some(data_type) = classify_number_run(&run, value) {
                     if self.enabled(data_type) {
@@ -327,23 +240,22 @@ impl Detectors {
                         claimed.push(run.start..run.end);
                     }
                 }
-                index = skip_word(value, run.end.max(index + 1));
+                from = skip_word(value, run.end.max(index + 1));
                 continue;
             }
-
-            if is_token_byte(byte) {
-                if iban_possible && byte.is_ascii_uppercase() && !claimed.covers(index) {
-                    if let Some(end) = iban_end(value, index) {
-                        emit.emit(builtin::IBAN, index..end);
-                        claimed.push(index..end);
-                        index = end;
-                        continue;
-                    }
+            if ibans && byte.is_ascii_uppercase() && !claimed.covers(index) {
+                if let Some(end) = iban_end(value, index) {
+                    emit.emit(builtin::IBAN, index..end);
+                    claimed.push(index..end);
+                    from = end;
+                    continue;
                 }
-                index = skip_word(value, index);
-                continue;
             }
-            index += 1;
+            from = if is_token_byte(byte) {
+                skip_word(value, index)
+            } else {
+                index + 1
+            };
         }
     }
 
@@ -401,26 +313,34 @@ fn numbers_suppressed(field: &FieldInfo) -> bool {
 }
 
 /// Ranges already reported in a value, so a later detector does not report
-/// the digits of an e-mail address or a key again. Hits are rare, so a list
-/// that allocates on the first one is enough.
+/// the digits of an e-mail address or a key again. Most values have at most
+/// a few hits, which are kept inline; more spill to the heap.
 #[derive(Default)]
 pub struct Claimed {
-    ranges: Vec<Range<usize>>,
+    inline: [Range<usize>; CLAIMED_INLINE],
+    inline_len: usize,
+    spilled: Vec<Range<usize>>,
 }
+
+/// Ranges a [`Claimed`] keeps without allocating.
+const CLAIMED_INLINE: usize = 4;
 
 impl Claimed {
     pub fn push(&mut self, range: Range<usize>) {
-        self.ranges.push(range);
+        if self.inline_len < CLAIMED_INLINE {
+            self.inline[self.inline_len] = range;
+            self.inline_len += 1;
+        } else {
+            self.spilled.push(range);
+        }
     }
 
     pub fn covers(&self, index: usize) -> bool {
-        self.ranges.iter().any(|range| range.contains(&index))
+        self.inline[..self.inline_len]
+            .iter()
+            .chain(&self.spilled)
+            .any(|range| range.contains(&index))
     }
-}
-
-/// Letters, digits and `_`: bytes that continue a word or token.
-fn is_token_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_'
 }
 
 /// Returns the index after the word that contains `index`.

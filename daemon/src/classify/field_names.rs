@@ -8,9 +8,12 @@
 //! `name` is a person's name only inside a `customer`, `user` or `patient`
 //! object, and `zip` is part of a postal address only inside an address.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod cache;
+
+pub use cache::{with_field_cache, FieldCache};
 
 /// Keys longer than this are not classified: no field name the rules know is
 /// this long, and the bound keeps the word buffer on the stack.
@@ -179,109 +182,6 @@ pub fn normalize_field_name(name: &str) -> Vec<u8> {
         .filter(u8::is_ascii_alphanumeric)
         .map(|b| b.to_ascii_lowercase())
         .collect()
-}
-
-/// Number of entries in a [`FieldCache`].
-const CACHE_SLOTS: usize = 512;
-
-/// Longest key kept in a [`FieldCache`]; longer keys are classified every
-/// time.
-const CACHE_KEY_LEN: usize = 32;
-
-/// A classified key in a [`FieldCache`].
-#[derive(Clone, Copy)]
-struct CacheEntry {
-    /// [`CustomFieldNames::cache_owner`] of the classifier, 0 for an empty
-    /// slot.
-    owner: u64,
-    parent: u32,
-    length: u8,
-    /// The key, zero-padded to [`CACHE_KEY_LEN`] bytes, as four words.
-    key: [u64; CACHE_KEY_LEN / 8],
-    info: FieldInfo,
-}
-
-const EMPTY_ENTRY: CacheEntry = CacheEntry {
-    owner: 0,
-    parent: 0,
-    length: 0,
-    key: [0; CACHE_KEY_LEN / 8],
-    info: FieldInfo {
-        kinds: FieldKinds::empty(),
-        custom: 0,
-    },
-};
-
-/// Recently classified keys, direct-mapped by a hash of the key and its
-/// parent's flags. API bodies repeat the same keys in every array element
-/// and every response of an endpoint, so most keys are found here instead
-/// of being split and matched again.
-pub struct FieldCache {
-    entries: Vec<CacheEntry>,
-}
-
-impl FieldCache {
-    fn new() -> Self {
-        Self {
-            entries: vec![EMPTY_ENTRY; CACHE_SLOTS],
-        }
-    }
-
-    /// Classifies `key` under `parent`, as [`classify_field`] does.
-    pub fn classify(
-        &mut self,
-        key: &[u8],
-        parent: &FieldInfo,
-        custom: &CustomFieldNames,
-    ) -> FieldInfo {
-        if key.len() > CACHE_KEY_LEN {
-            return classify_field_uncached(key, parent, custom);
-        }
-
-        let mut padded = [0u8; CACHE_KEY_LEN];
-        padded[..key.len()].copy_from_slice(key);
-        let mut words = [0u64; CACHE_KEY_LEN / 8];
-        let mut hash = (key.len() as u64) ^ (u64::from(parent.kinds.0) << 32);
-        for (index, word) in words.iter_mut().enumerate() {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(&padded[index * 8..index * 8 + 8]);
-            *word = u64::from_le_bytes(bytes);
-            hash = (hash ^ *word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            hash ^= hash >> 29;
-        }
-
-        let entry = &mut self.entries[(hash >> 40) as usize % CACHE_SLOTS];
-        let hit = entry.key == words
-            && entry.owner == custom.cache_owner
-            && entry.parent == parent.kinds.0
-            && usize::from(entry.length) == key.len();
-        if hit {
-            return entry.info;
-        }
-
-        let info = classify_field_uncached(key, parent, custom);
-        *entry = CacheEntry {
-            owner: custom.cache_owner,
-            parent: parent.kinds.0,
-            length: key.len() as u8,
-            key: words,
-            info,
-        };
-        info
-    }
-}
-
-thread_local! {
-    static FIELD_CACHE: RefCell<FieldCache> = RefCell::new(FieldCache::new());
-}
-
-/// Runs `work` with this thread's field cache, or with a fresh one when the
-/// thread's cache is already in use further up the stack.
-pub fn with_field_cache<R>(work: impl FnOnce(&mut FieldCache) -> R) -> R {
-    FIELD_CACHE.with(|cache| match cache.try_borrow_mut() {
-        Ok(mut cache) => work(&mut cache),
-        Err(_) => work(&mut FieldCache::new()),
-    })
 }
 
 /// Classifies the field name `key` inside an object whose own name was

@@ -20,7 +20,7 @@ pub const KEY_LEN: usize = 32;
 
 /// Number of leading HMAC bytes kept in a fingerprint: 128 bits make an
 /// accidental collision between two values negligible.
-const FINGERPRINT_BYTES: usize = 16;
+pub(crate) const FINGERPRINT_BYTES: usize = 16;
 
 /// Error loading or creating a fingerprint key file.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +51,9 @@ pub enum FingerprintKeyError {
 /// Computes keyed fingerprints of values with HMAC-SHA256.
 #[derive(Clone)]
 pub struct Fingerprinter {
-    key: [u8; KEY_LEN],
+    /// HMAC state after the key, cloned for each value: keying costs two of
+    /// the four SHA-256 blocks of a short value's HMAC.
+    keyed: Hmac<Sha256>,
 }
 
 impl fmt::Debug for Fingerprinter {
@@ -89,26 +91,33 @@ impl Fingerprinter {
     /// Returns a fingerprinter with a known key, for tests and for keys kept
     /// elsewhere.
     pub fn from_key(key: [u8; KEY_LEN]) -> Self {
-        Self { key }
+        let keyed =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC accepts keys of any length");
+        Self { keyed }
     }
 
     /// Returns the fingerprint of `value` as a `data_type` value: 32
     /// lowercase hex digits. The type name is part of the message, so equal
     /// bytes of two types do not share a fingerprint.
     pub fn fingerprint(&self, data_type: &str, value: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .expect("HMAC accepts keys of any length");
+        to_hex(&self.fingerprint_bytes(data_type, value))
+    }
+
+    /// Returns the fingerprint of `value` as a `data_type` value, as bytes.
+    pub(crate) fn fingerprint_bytes(
+        &self,
+        data_type: &str,
+        value: &[u8],
+    ) -> [u8; FINGERPRINT_BYTES] {
+        let mut mac = self.keyed.clone();
         mac.update(data_type.as_bytes());
         mac.update(&[0]);
         mac.update(value);
         let digest = mac.finalize().into_bytes();
 
-        let mut hex = String::with_capacity(FINGERPRINT_BYTES * 2);
-        for byte in &digest[..FINGERPRINT_BYTES] {
-            hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
-        }
-        hex
+        let mut fingerprint = [0u8; FINGERPRINT_BYTES];
+        fingerprint.copy_from_slice(&digest[..FINGERPRINT_BYTES]);
+        fingerprint
     }
 
     fn create(path: &Path, mut file: File) -> Result<Self, FingerprintKeyError> {
@@ -134,7 +143,7 @@ impl Fingerprinter {
             let _ = std::fs::remove_file(path);
             return Err(error);
         }
-        Ok(Self { key })
+        Ok(Self::from_key(key))
     }
 
     fn load(path: &Path) -> Result<Self, FingerprintKeyError> {
@@ -175,8 +184,18 @@ impl Fingerprinter {
         let mut key = [0u8; KEY_LEN];
         file.read_exact(&mut key)
             .map_err(|source| io_error("read", source))?;
-        Ok(Self { key })
+        Ok(Self::from_key(key))
     }
 }
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Formats fingerprint bytes as lowercase hex.
+pub(crate) fn to_hex(fingerprint: &[u8; FINGERPRINT_BYTES]) -> String {
+    let mut hex = String::with_capacity(FINGERPRINT_BYTES * 2);
+    for byte in fingerprint {
+        hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
+}

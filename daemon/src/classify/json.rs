@@ -43,10 +43,11 @@ pub struct JsonPath<'a> {
 }
 
 impl JsonPath<'_> {
-    /// Renders the path: `$`, then `.key` or `['odd key']` for each object
-    /// and `[*]` for each array.
-    pub fn render(&self) -> String {
-        let mut path = String::from("$");
+    /// Renders the path into `path`, replacing its content: `$`, then `.key`
+    /// or `['odd key']` for each object and `[*]` for each array.
+    pub fn render_into(&self, path: &mut String) {
+        path.clear();
+        path.push('$');
         for frame in self.frames {
             match (&frame.key, frame.is_object) {
                 (Some(key), true) => {
@@ -55,13 +56,12 @@ impl JsonPath<'_> {
                     } else {
                         &self.body[key.range.clone()]
                     };
-                    push_path_segment(&mut path, bytes);
+                    push_path_segment(path, bytes);
                 }
                 (None, true) => {}
                 (_, false) => path.push_str("[*]"),
             }
         }
-        path
     }
 }
 

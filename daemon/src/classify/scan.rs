@@ -2,7 +2,6 @@
 //! binary) and the two consumers of detections: findings for a scan, byte
 //! ranges for masking.
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use super::finding::{FindingSet, Part, SectionRef};
@@ -43,6 +42,20 @@ pub struct FindingSink<'a> {
     pub part: Part,
     pub registry: &'a Registry,
     pub fingerprinter: &'a Fingerprinter,
+    /// Buffer for the canonical form of each fingerprinted value.
+    pub canonical: Vec<u8>,
+}
+
+impl<'a> FindingSink<'a> {
+    pub fn new(registry: &'a Registry, fingerprinter: &'a Fingerprinter) -> Self {
+        Self {
+            findings: FindingSet::default(),
+            part: Part::Request,
+            registry,
+            fingerprinter,
+            canonical: Vec::new(),
+        }
+    }
 }
 
 impl Sink for FindingSink<'_> {
@@ -58,10 +71,12 @@ impl Sink for FindingSink<'_> {
     ) {
         let label = self.registry.label(data_type);
         let fingerprinter = self.fingerprinter;
+        let canonical = &mut self.canonical;
         let detected = &value[range];
         self.findings
             .record(data_type, &label, self.part, section, || {
-                fingerprinter.fingerprint(label.name, &fingerprint_form(data_type, detected))
+                let form = fingerprint_form(data_type, detected, canonical);
+                fingerprinter.fingerprint_bytes(label.name, form)
             });
     }
 
@@ -76,22 +91,28 @@ impl Sink for FindingSink<'_> {
 
 /// Returns the canonical form of a value for fingerprinting, so that one
 /// card, SSN, phone number, IBAN or e-mail address has one fingerprint
-/// however it is punctuated or capitalised.
-pub fn fingerprint_form(data_type: TypeId, value: &[u8]) -> Cow<'_, [u8]> {
+/// however it is punctuated or capitalised. Forms that differ from the value
+/// are built in `buffer`.
+pub fn fingerprint_form<'v>(
+    data_type: TypeId,
+    value: &'v [u8],
+    buffer: &'v mut Vec<u8>,
+) -> &'v [u8] {
+    buffer.clear();
     match data_type {
         builtin::CARD_NUMBER | builtin::US_SSN | builtin::PHONE_NUMBER => {
-            Cow::Owned(value.iter().copied().filter(u8::is_ascii_digit).collect())
+            buffer.extend(value.iter().copied().filter(u8::is_ascii_digit));
         }
-        builtin::IBAN => Cow::Owned(
+        builtin::IBAN => buffer.extend(
             value
                 .iter()
                 .filter(|b| b.is_ascii_alphanumeric())
-                .map(u8::to_ascii_uppercase)
-                .collect(),
+                .map(u8::to_ascii_uppercase),
         ),
-        builtin::EMAIL => Cow::Owned(value.to_ascii_lowercase()),
-        _ => Cow::Borrowed(value.trim_ascii()),
+        builtin::EMAIL => buffer.extend(value.iter().map(u8::to_ascii_lowercase)),
+        _ => return value.trim_ascii(),
     }
+    buffer
 }
 
 /// Collects the body ranges to mask.
@@ -247,6 +268,8 @@ fn scan_json(
     sink: &mut impl Sink,
 ) {
     let checkpoint = sink.checkpoint();
+    // One buffer for the rendered paths of every value with a detection.
+    let mut path = String::new();
     let walked = walk_json(body, engine.custom_fields(), |value| {
         if value.is_number && !engine.number_can_match(value.bytes, value.field) {
             return;
@@ -255,15 +278,18 @@ fn scan_json(
         let raw_start = base + value.raw.start;
         let raw_whole = raw_start..base + value.raw.end;
         // The path is rendered once, at the value's first detection.
-        let mut path = None;
+        let mut rendered = false;
         engine.classify_value(
             value.bytes,
             value.field,
             &mut |data_type, range: Range<usize>| {
-                let path: &String = path.get_or_insert_with(|| value.path.render());
+                if !rendered {
+                    value.path.render_into(&mut path);
+                    rendered = true;
+                }
                 let section = SectionRef::Body {
                     prefix,
-                    path: Some(path),
+                    path: Some(&path),
                 };
                 let raw = if value.verbatim {
                     raw_start + range.start..raw_start + range.end
