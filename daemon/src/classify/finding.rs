@@ -279,6 +279,10 @@ struct Entry {
     finding: Finding,
     type_id: u16,
     fingerprints: Vec<FingerprintBytes>,
+    /// [`value_hash`] of each value fingerprinted so far, so a value that
+    /// repeats (a city or a first name in every element of an array) is not
+    /// given to HMAC again.
+    value_hashes: Vec<u64>,
 }
 
 /// Findings aggregated by data type, part and section.
@@ -293,13 +297,15 @@ pub struct FindingSet {
 
 impl FindingSet {
     /// Counts one value of `type_id` at `section`. `fingerprint` is called
-    /// only while the finding has room for another fingerprint.
+    /// only while the finding has room for another fingerprint, and not for
+    /// a `value` already fingerprinted there.
     pub fn record(
         &mut self,
         type_id: u16,
         label: &TypeLabel<'_>,
         part: Part,
         section: &SectionRef<'_>,
+        value: &[u8],
         fingerprint: impl FnOnce() -> FingerprintBytes,
     ) {
         let hash = section.hash_with(type_id, part);
@@ -333,6 +339,7 @@ impl FindingSet {
                     },
                     type_id,
                     fingerprints: Vec::new(),
+                    value_hashes: Vec::new(),
                 });
                 self.index.insert(hash, self.entries.len() - 1);
                 self.entries.len() - 1
@@ -342,6 +349,11 @@ impl FindingSet {
         let entry = &mut self.entries[position];
         entry.finding.count = entry.finding.count.saturating_add(1);
         if entry.fingerprints.len() < MAX_FINGERPRINTS {
+            let hash = value_hash(value);
+            if entry.value_hashes.contains(&hash) {
+                return;
+            }
+            entry.value_hashes.push(hash);
             let fingerprint = fingerprint();
             if !entry.fingerprints.contains(&fingerprint) {
                 entry.fingerprints.push(fingerprint);
@@ -363,6 +375,18 @@ impl FindingSet {
             })
             .collect()
     }
+}
+
+/// Returns a 64-bit hash of a detected value, to skip the HMAC of repeats.
+///
+/// NOTE: two distinct values of one finding whose hashes collide share the
+/// first one's fingerprint, so the second is missing from the list; the
+/// count is still right. The fingerprint list is a sample (at most
+/// [`MAX_FINGERPRINTS`]) in any case.
+fn value_hash(value: &[u8]) -> u64 {
+    let mut hash = SectionHash::new(value.len() as u64);
+    hash.write(value);
+    hash.finish()
 }
 
 /// A hasher for keys that are already 64-bit hashes, which it passes

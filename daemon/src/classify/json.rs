@@ -346,6 +346,10 @@ impl Walker<'_, '_> {
     /// Reads a string whose opening quote was consumed. Returns the range of
     /// its content in the body and, for strings with escapes, the range of
     /// the unescaped content in the key arena (keys) or in `scratch`.
+    ///
+    /// Most strings have no escapes and end within a few words, so this
+    /// fast path is inlined into the walk and the escaped case is not.
+    #[inline(always)]
     fn string(&mut self, is_key: bool) -> Result<(Range<usize>, Option<Range<usize>>), JsonError> {
         let start = self.position;
         let body = self.body;
@@ -356,7 +360,17 @@ impl Walker<'_, '_> {
             self.position = start + first + 1;
             return Ok((start..start + first, None));
         }
+        self.escaped_string(is_key)
+    }
 
+    #[cold]
+    #[inline(never)]
+    fn escaped_string(
+        &mut self,
+        is_key: bool,
+    ) -> Result<(Range<usize>, Option<Range<usize>>), JsonError> {
+        let start = self.position;
+        let body = self.body;
         let output = if is_key {
             // Only the current key of the innermost object is kept.
             let arena_start = self.stack.last().map_or(0, |frame| frame.arena_start);
@@ -457,21 +471,37 @@ impl Walker<'_, '_> {
 }
 
 /// Returns the offset of the first `"` or `\\` in `bytes`. Most JSON strings
-/// are short, so the first 64 bytes are searched eight at a time in a
-/// machine word before the vectorised `memchr2` takes over.
+/// are short, so the first 64 bytes are searched sixteen at a time in two
+/// machine words before the vectorised `memchr2` takes over. Sixteen bytes
+/// cover most keys and short values in one step, so the loop's exit branch
+/// rarely mispredicts on the varying string lengths.
+#[inline(always)]
 fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     const WORD_SEARCH_LEN: usize = 64;
 
+    let word_at = |index: usize| {
+        u64::from_le_bytes(bytes[index..index + 8].try_into().expect("8-byte slice"))
+    };
+    let special_bytes = |word: u64| {
+        zero_byte_mask(word ^ REPEATED_QUOTE) | zero_byte_mask(word ^ REPEATED_BACKSLASH)
+    };
+
     let mut index = 0;
-    while index + 8 <= bytes.len() {
+    while index + 16 <= bytes.len() {
         if index >= WORD_SEARCH_LEN {
             return memchr::memchr2(b'"', b'\\', &bytes[index..]).map(|offset| index + offset);
         }
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[index..index + 8]);
-        let word = u64::from_le_bytes(word);
-        let found =
-            zero_byte_mask(word ^ REPEATED_QUOTE) | zero_byte_mask(word ^ REPEATED_BACKSLASH);
+        // A word without a special byte has an empty mask, so the lowest
+        // bit of the pair is the first special byte of either word.
+        let found = u128::from(special_bytes(word_at(index)))
+            | u128::from(special_bytes(word_at(index + 8))) << 64;
+        if found != 0 {
+            return Some(index + (found.trailing_zeros() / 8) as usize);
+        }
+        index += 16;
+    }
+    if index + 8 <= bytes.len() {
+        let found = special_bytes(word_at(index));
         if found != 0 {
             return Some(index + (found.trailing_zeros() / 8) as usize);
         }
@@ -564,10 +594,9 @@ fn push_path_segment(path: &mut String, key: &[u8]) {
         && key
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
-    if plain {
+    if let (true, Ok(key)) = (plain, std::str::from_utf8(key)) {
         path.push('.');
-        // Plain keys are ASCII, so each byte is its own character.
-        path.extend(key.iter().map(|&byte| char::from(byte)));
+        path.push_str(key);
         return;
     }
 

@@ -74,7 +74,7 @@ impl Sink for FindingSink<'_> {
         let canonical = &mut self.canonical;
         let detected = &value[range];
         self.findings
-            .record(data_type, &label, self.part, section, || {
+            .record(data_type, &label, self.part, section, detected, || {
                 let form = fingerprint_form(data_type, detected, canonical);
                 fingerprinter.fingerprint_bytes(label.name, form)
             });

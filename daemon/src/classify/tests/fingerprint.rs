@@ -156,3 +156,37 @@ fn debug_hides_key() {
     assert!(!text.contains("171"), "no key bytes: {text}");
     assert!(!text.contains("ab"), "no key hex: {text}");
 }
+
+#[test]
+fn repeated_values_share_fingerprint() {
+    let classifier = classifier();
+    let body = br#"{"users": [
+        {"email": "ada@example.com"},
+        {"email": "ada@example.com"},
+        {"email": "grace@example.com"},
+        {"email": "ADA@example.com"}
+    ]}"#;
+    let result = scan_body(&classifier, "application/json", body);
+
+    let emails: Vec<&Finding> = result
+        .findings
+        .iter()
+        .filter(|finding| finding.data_type == "email")
+        .collect();
+    assert_eq!(emails.len(), 1, "one finding for $.users[*].email");
+    assert_eq!(emails[0].count, 4, "every occurrence counted");
+    assert_eq!(
+        emails[0].fingerprints.len(),
+        2,
+        "ada (in either case) and grace"
+    );
+    let fingerprinter = Fingerprinter::from_key(TEST_KEY);
+    for email in ["ada@example.com", "grace@example.com"] {
+        assert!(
+            emails[0]
+                .fingerprints
+                .contains(&fingerprinter.fingerprint("email", email.as_bytes())),
+            "fingerprint of {email} listed"
+        );
+    }
+}
