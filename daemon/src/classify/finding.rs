@@ -238,8 +238,8 @@ impl SectionRef<'_> {
 }
 
 /// A hash that takes eight bytes per step, because every detection hashes
-/// its section, and a JSON path of 30 bytes a byte at a time was a chain of
-/// 30 dependent multiplications. Each write mixes in its length, so
+/// its section and a 30-byte JSON path hashed a byte at a time is a chain
+/// of 30 dependent multiplications. Each write mixes in its length, so
 /// `("ab", "c")` and `("a", "bc")` differ.
 struct SectionHash(u64);
 
@@ -379,10 +379,9 @@ impl FindingSet {
 
 /// Returns a 64-bit hash of a detected value, to skip the HMAC of repeats.
 ///
-/// NOTE: two distinct values of one finding whose hashes collide share the
-/// first one's fingerprint, so the second is missing from the list; the
-/// count is still right. The fingerprint list is a sample (at most
-/// [`MAX_FINGERPRINTS`]) in any case.
+/// NOTE: when two distinct values of one finding have the same hash, only
+/// the first one's fingerprint is listed. The count is still right, and the
+/// list is a sample of at most [`MAX_FINGERPRINTS`] in any case.
 fn value_hash(value: &[u8]) -> u64 {
     let mut hash = SectionHash::new(value.len() as u64);
     hash.write(value);

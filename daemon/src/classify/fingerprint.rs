@@ -51,8 +51,8 @@ pub enum FingerprintKeyError {
 /// Computes keyed fingerprints of values with HMAC-SHA256.
 #[derive(Clone)]
 pub struct Fingerprinter {
-    /// HMAC state after the key, cloned for each value: keying costs two of
-    /// the four SHA-256 blocks of a short value's HMAC.
+    /// HMAC state after the key, cloned for each value, because keying costs
+    /// two of the four SHA-256 blocks of a short value's HMAC.
     keyed: Hmac<Sha256>,
 }
 

@@ -472,9 +472,8 @@ impl Walker<'_, '_> {
 
 /// Returns the offset of the first `"` or `\\` in `bytes`. Most JSON strings
 /// are short, so the first 64 bytes are searched sixteen at a time in two
-/// machine words before the vectorised `memchr2` takes over. Sixteen bytes
-/// cover most keys and short values in one step, so the loop's exit branch
-/// rarely mispredicts on the varying string lengths.
+/// machine words before the vectorised `memchr2` takes over, so most keys
+/// and short values are found in one step.
 #[inline(always)]
 fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     const WORD_SEARCH_LEN: usize = 64;

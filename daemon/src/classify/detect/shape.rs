@@ -11,7 +11,7 @@ const COLON_LANE: u32 = 16;
 const UPPER_LANE: u32 = 32;
 const AT_LANE: u32 = 48;
 
-/// What each byte adds to the packed counters, so that counting is one
+/// Per-byte increments of the packed counters, so that counting is one
 /// table load and one addition per byte.
 static SHAPE_COUNTS: [u64; 256] = {
     let mut table = [0u64; 256];
@@ -136,10 +136,10 @@ pub fn is_token_byte(byte: u8) -> bool {
     WORD_CLASS[usize::from(byte)] & TOKEN != 0
 }
 
-/// Returns the first index from `from` on where a number run can start
-/// (with `numbers`: a digit that begins a word, or `+` or `(` before a
-/// digit) or an IBAN can start (with `ibans`: an uppercase letter that
-/// begins a word).
+/// Returns the first index from `from` on where a number run or an IBAN can
+/// start. With `numbers`, that is a digit that begins a word, or `+` or `(`
+/// before a digit. With `ibans`, it is an uppercase letter that begins a
+/// word.
 pub fn next_word_candidate(value: &[u8], from: usize, numbers: bool, ibans: bool) -> Option<usize> {
     let mut wanted = 0;
     if numbers {
