@@ -59,7 +59,7 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
         ][..],
     );
     let daemon = Daemon::start(context, "loss-ramp")?;
-    let mut onset = None;
+    let mut first_dropping = None;
     let mut highest_without_drops: f64 = 0.0;
     for &events in steps {
         let step = load_step(context, &server, Some(&daemon), events, step_seconds)?;
@@ -68,27 +68,29 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
             step.events_per_second, step.drops
         ));
         if step.drops > 0 {
-            onset = Some(step.events_per_second);
+            first_dropping = Some(step);
             break;
         }
         highest_without_drops = highest_without_drops.max(step.events_per_second);
     }
     daemon.stop()?;
-    let onset_value = match onset {
-        Some(rate) => rate,
-        None => {
-            outcome.note(format!(
-                "no drops at any step; the load generator reached {highest_without_drops:.0} events/s, so the onset is above that (the figure is this lower bound)"
-            ));
-            highest_without_drops
-        }
-    };
+    match first_dropping {
+        Some(step) => outcome.note(format!(
+            "the ring buffer first dropped records at {:.0} events/s: {} of {} records",
+            step.events_per_second,
+            step.drops,
+            step.drops + step.records_sent
+        )),
+        None => outcome.note(format!(
+            "no drops at any step; the load generator reached {highest_without_drops:.0} events/s, so drops start above that"
+        )),
+    }
     outcome.push(
         Figure::new(
             "loss.onset",
-            "event rate at which the ring buffer first drops records",
+            "highest event rate without ring-buffer drops (the rate doubles per step)",
             "events/s",
-            onset_value,
+            highest_without_drops,
         )
         .baseline("sustained target rate", SUSTAINED_EVENTS)
         .target(Target::value_at_least(SUSTAINED_EVENTS)),
@@ -121,7 +123,10 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
             "records",
             pick(1, |step| step.drops as f64),
         )
-        .baseline("records sent", pick(1, |step| step.records_sent as f64))
+        .baseline(
+            "records the kernel tried to send",
+            pick(1, |step| (step.records_sent + step.drops) as f64),
+        )
         .target(Target::value_at_most(0.0)),
     );
     outcome.push(

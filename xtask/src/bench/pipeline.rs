@@ -105,12 +105,23 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
 fn build(root: &Path) -> anyhow::Result<PathBuf> {
     progress("  building the pipeline benchmark (release)");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
+    // `output` reads the JSON messages while cargo writes them: they
+    // outgrow a pipe's buffer, so waiting for the exit first would block.
+    let output = Command::new(cargo)
         .current_dir(root)
         .args(["bench", "-p", "ztapi", "--bench", "pipeline", "--no-run"])
-        .args(["--message-format", "json-render-diagnostics"]);
-    let output = run_bounded("cargo bench --no-run", &mut command, RUN_TIMEOUT)?;
+        .args(["--message-format", "json-render-diagnostics"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo bench --no-run")?;
+    if !output.status.success() {
+        bail!(
+            "cargo bench -p ztapi --bench pipeline --no-run failed ({})",
+            output.status
+        );
+    }
+    let output = String::from_utf8_lossy(&output.stdout);
     // The last compiler-artifact message of the target is the executable.
     let executable = output
         .lines()
