@@ -13,6 +13,10 @@ use std::ops::Range;
 
 use super::field_names::{with_field_cache, CustomFieldNames, FieldCache, FieldInfo};
 
+mod shapes;
+
+use shapes::{with_shapes, Shapes, ROOT};
+
 /// Maximum nesting depth. Deeper documents are reported as invalid and
 /// scanned as plain text, which bounds the walker's memory.
 pub const MAX_DEPTH: usize = 512;
@@ -97,6 +101,12 @@ pub struct Frame {
     /// Length of the key arena when the frame was opened; its escaped keys
     /// are stored after that.
     arena_start: usize,
+    /// This container's node in the shape memo, `None` when the memo is
+    /// full.
+    node: Option<u32>,
+    /// Index of the current key among the object's keys: its slot in
+    /// `node`. Always 0 for arrays, whose elements share one slot.
+    ordinal: u32,
 }
 
 /// Walks `body` and calls `visit` for each string and number value.
@@ -106,17 +116,20 @@ pub fn walk_json(
     mut visit: impl FnMut(&JsonValue<'_>),
 ) -> Result<(), JsonError> {
     with_field_cache(|field_cache| {
-        let mut walker = Walker {
-            body,
-            position: 0,
-            stack: Vec::new(),
-            scratch: Vec::new(),
-            key_arena: Vec::new(),
-            root: FieldInfo::default(),
-            custom_fields,
-            field_cache,
-        };
-        walker.run(&mut visit)
+        with_shapes(|shapes| {
+            let mut walker = Walker {
+                body,
+                position: 0,
+                stack: Vec::new(),
+                scratch: Vec::new(),
+                key_arena: Vec::new(),
+                root: FieldInfo::default(),
+                custom_fields,
+                field_cache,
+                shapes,
+            };
+            walker.run(&mut visit)
+        })
     })
 }
 
@@ -131,6 +144,7 @@ struct Walker<'b, 'c> {
     root: FieldInfo,
     custom_fields: &'c CustomFieldNames,
     field_cache: &'c mut FieldCache,
+    shapes: &'c mut Shapes,
 }
 
 impl Walker<'_, '_> {
@@ -212,6 +226,17 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// Returns the shape memo's node and slot of a container opened at the
+    /// current position: the current key's in an object, the shared element
+    /// slot in an array, the root's slot at the top level.
+    fn value_slot(&self) -> (Option<u32>, u32) {
+        match self.stack.last() {
+            Some(frame) if frame.is_object => (frame.node, frame.ordinal),
+            Some(frame) => (frame.node, 0),
+            None => (Some(ROOT), 0),
+        }
+    }
+
     /// Opens an object or array at the current position. Returns true when
     /// it is empty and already closed, false when a member follows.
     fn open(&mut self, is_object: bool) -> Result<bool, JsonError> {
@@ -222,12 +247,16 @@ impl Walker<'_, '_> {
         }
         self.position += 1;
         let context = self.current_field();
+        let (parent, index) = self.value_slot();
+        let node = self.shapes.child(parent, index);
         self.stack.push(Frame {
             is_object,
             context,
             current: FieldInfo::default(),
             key: None,
             arena_start: self.key_arena.len(),
+            node,
+            ordinal: 0,
         });
 
         self.skip_whitespace();
@@ -289,7 +318,9 @@ impl Walker<'_, '_> {
     }
 
     /// Reads a key and its colon, records where the key is stored and
-    /// classifies the name.
+    /// classifies the name. A key equal to the one at the same place of the
+    /// previous array element is taken with its classification from the
+    /// shape memo, which also spares the search for its closing quote.
     fn key(&mut self) -> Result<(), JsonError> {
         let offset = self.position;
         match self.body.get(offset) {
@@ -298,7 +329,61 @@ impl Walker<'_, '_> {
             None => return Err(JsonError::Truncated { offset }),
         }
         self.position += 1;
+        let start = self.position;
+
+        let frame = self.stack.last_mut().ok_or(JsonError::Syntax { offset })?;
+        let ordinal = match frame.key {
+            Some(_) => frame.ordinal.saturating_add(1),
+            None => 0,
+        };
+        frame.ordinal = ordinal;
+        let context = frame.context;
+        let node = frame.node;
+
+        let remembered = node
+            .and_then(|node| self.shapes.slot(node, ordinal))
+            .and_then(|slot| {
+                let length = slot.matching_key(self.body, start, &context)?;
+                Some((length, slot.info))
+            });
+        let (location, info) = match remembered {
+            Some((length, info)) => {
+                self.position = start + length + 1;
+                let location = KeyLocation {
+                    range: start..start + length,
+                    in_arena: false,
+                };
+                (location, info)
+            }
+            None => self.classify_key(node, ordinal, &context)?,
+        };
+
+        let frame = self.stack.last_mut().ok_or(JsonError::Syntax { offset })?;
+        frame.current = info;
+        frame.key = Some(location);
+
+        self.skip_whitespace();
+        let colon = self.position;
+        match self.body.get(colon) {
+            Some(b':') => {
+                self.position += 1;
+                Ok(())
+            }
+            Some(_) => Err(JsonError::Syntax { offset: colon }),
+            None => Err(JsonError::Truncated { offset: colon }),
+        }
+    }
+
+    /// Reads a key that the shape memo did not have, classifies it under
+    /// `context` and remembers it at slot `ordinal` of `node`.
+    fn classify_key(
+        &mut self,
+        node: Option<u32>,
+        ordinal: u32,
+        context: &FieldInfo,
+    ) -> Result<(KeyLocation, FieldInfo), JsonError> {
         let (raw, decoded) = self.string(true)?;
+        let verbatim_key = decoded.is_none().then(|| (raw.start, raw.len()));
         let location = match decoded {
             None => KeyLocation {
                 range: raw,
@@ -315,22 +400,11 @@ impl Walker<'_, '_> {
         } else {
             &self.body[location.range.clone()]
         };
-        let frame = self.stack.last_mut().ok_or(JsonError::Syntax { offset })?;
-        frame.current = self
-            .field_cache
-            .classify(key, &frame.context, self.custom_fields);
-        frame.key = Some(location);
-
-        self.skip_whitespace();
-        let colon = self.position;
-        match self.body.get(colon) {
-            Some(b':') => {
-                self.position += 1;
-                Ok(())
-            }
-            Some(_) => Err(JsonError::Syntax { offset: colon }),
-            None => Err(JsonError::Truncated { offset: colon }),
+        let info = self.field_cache.classify(key, context, self.custom_fields);
+        if let Some(slot) = node.and_then(|node| self.shapes.slot(node, ordinal)) {
+            slot.remember_key(verbatim_key, *context, info);
         }
+        Ok((location, info))
     }
 
     /// Evidence for a value at the current position: the current key's in an

@@ -217,3 +217,62 @@ fn text_pairs_not_double_counted() {
     assert_eq!(result.findings.len(), 1, "one finding");
     assert_eq!(result.findings[0].count, 1, "counted once");
 }
+
+#[test]
+fn json_repeated_elements_all_counted() {
+    // Each element repeats the keys of the one before, and the card and
+    // the city repeat their values too: every occurrence still counts.
+    let classifier = classifier();
+    let body = br#"{"orders": [
+        {"card": "4111 1111 1111 1111", "shipping": {"city": "Springfield"}, "note": "n/a"},
+        {"card": "4111 1111 1111 1111", "shipping": {"city": "Springfield"}, "note": "n/a"},
+        {"card": "4111 1111 1111 1111", "shipping": {"city": "Springfield"}, "note": "ada@example.com"}
+    ]}"#;
+    let result = scan_body(&classifier, "application/json", body);
+
+    let count = |data_type: &str| {
+        result
+            .findings
+            .iter()
+            .filter(|finding| finding.data_type == data_type)
+            .map(|finding| finding.count)
+            .sum::<u32>()
+    };
+    assert_eq!(count("card_number"), 3, "cards");
+    assert_eq!(count("postal_address"), 3, "cities");
+    assert_eq!(count("email"), 1, "email in the last note");
+}
+
+#[test]
+fn json_repeated_key_under_new_parent() {
+    // `name` is a person's name under `customer` but not under `product`,
+    // though it sits at the same place of each element.
+    let classifier = classifier();
+    let body = br#"[{"customer": {"name": "Ada Lovelace"}},
+                    {"product": {"name": "Ada Lovelace"}},
+                    {"customer": {"name": "Grace Hopper"}}]"#;
+    let result = scan_body(&classifier, "application/json", body);
+
+    assert_eq!(
+        body_paths(&result, "person_name"),
+        ["$[*].customer.name"],
+        "person name paths"
+    );
+    assert_eq!(result.findings[0].count, 2, "two customers");
+}
+
+#[test]
+fn json_changed_key_reclassified() {
+    // Each element has a different key at the same place, so no element
+    // may take the classification remembered from the one before.
+    let classifier = classifier();
+    let body =
+        br#"[{"nickname": "Lovelace"}, {"last_name": "Lovelace"}, {"last_name_x": "Lovelace"}]"#;
+    let result = scan_body(&classifier, "application/json", body);
+
+    assert_eq!(
+        body_paths(&result, "person_name"),
+        ["$[*].last_name"],
+        "person name path"
+    );
+}
