@@ -41,6 +41,11 @@ const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 /// ends are both on this node.
 const RECENT_EXCHANGES: usize = 4096;
 
+/// New transactions kept in memory before they are written as one batch.
+/// The capture thread also writes them after every drain of the ring
+/// buffer, so they wait at most one poll interval when traffic is light.
+const MAX_PENDING_TRANSACTIONS: usize = 1024;
+
 /// State the pipeline shares with the API.
 pub struct Shared {
     pub inventory: Mutex<Inventory>,
@@ -118,6 +123,8 @@ pub struct Pipeline {
     last_persist: Instant,
     idle_timeout: Duration,
     sensitive: SensitiveData,
+    /// New transactions not written yet, oldest first.
+    pending: Vec<Transaction>,
 }
 
 impl Pipeline {
@@ -138,6 +145,7 @@ impl Pipeline {
             last_persist: Instant::now(),
             idle_timeout: settings.idle_timeout,
             sensitive: settings.sensitive,
+            pending: Vec::new(),
         }
     }
 
@@ -341,18 +349,45 @@ impl Pipeline {
                 .seal(&item, &mut transaction, inventory.key(&endpoint));
         }
         self.counters.transactions += 1;
-        if let Err(error) = self.shared.store.put_transaction(&transaction) {
-            self.store_failed(&error);
+        self.pending.push(transaction);
+        if self.pending.len() >= MAX_PENDING_TRANSACTIONS {
+            self.write_pending();
         }
         if let Some(identity) = identity {
             self.recent.put(identity, id);
         }
     }
 
+    /// Writes the pending transactions to the store as one batch.
+    pub fn write_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Err(error) = self.shared.store.put_new_transactions(&self.pending) {
+            self.store_failed(&error);
+        }
+        self.pending.clear();
+    }
+
     /// Completes a stored transaction with the process of its other end,
     /// seen when both client and server run on this node.
     fn merge_second_view(&mut self, id: u64, item: &ConnectionExchange) {
         self.counters.duplicates_merged += 1;
+        let mut local = Peer::from_endpoint(&item.info.local);
+        local.workload = self.attribution.workload(&item.info.local);
+        local.use_process_command();
+        let server_side = item.info.role == Some(Role::Server);
+
+        // The first view is usually still pending, since both views of a
+        // call arrive within a few milliseconds.
+        if let Some(pending) = self.pending.iter_mut().rev().find(|t| t.id == id) {
+            if server_side {
+                pending.server = local;
+            } else {
+                pending.client = local;
+            }
+            return;
+        }
         let mut transaction: Transaction = match self.shared.store.transaction(id) {
             Ok(Some(transaction)) => transaction,
             Ok(None) => return,
@@ -361,12 +396,10 @@ impl Pipeline {
                 return;
             }
         };
-        let mut local = Peer::from_endpoint(&item.info.local);
-        local.workload = self.attribution.workload(&item.info.local);
-        local.use_process_command();
-        match item.info.role {
-            Some(Role::Server) => transaction.server = local,
-            _ => transaction.client = local,
+        if server_side {
+            transaction.server = local;
+        } else {
+            transaction.client = local;
         }
         if let Err(error) = self.shared.store.put_transaction(&transaction) {
             self.store_failed(&error);
@@ -401,6 +434,7 @@ impl Pipeline {
     /// applies retention.
     pub fn housekeeping(&mut self) {
         self.expire_idle();
+        self.write_pending();
         self.publish();
 
         if self.last_persist.elapsed() >= PERSIST_INTERVAL {
@@ -459,6 +493,7 @@ impl Pipeline {
         for exchange in self.table.close_all(Clock::monotonic_ns()) {
             self.record_exchange(exchange);
         }
+        self.write_pending();
         self.publish();
         self.persist()?;
         self.shared.store.flush()

@@ -66,6 +66,7 @@ pub fn run(
         if let Some(logger) = streams.logger.as_mut() {
             logger.flush();
         }
+        pipeline.write_pending();
 
         if last_housekeeping.elapsed() >= HOUSEKEEPING_INTERVAL {
             pipeline.housekeeping();

@@ -54,7 +54,11 @@ fn transaction_ids_increase_across_reopen() {
 
     let reopened = Store::open(&dir, KEEP_ALL).unwrap();
     let third = reopened.next_transaction_id().unwrap();
-    assert_eq!(third, second + 1, "ids must not repeat after a restart");
+    assert!(third > second, "ids must not repeat after a restart");
+    assert!(
+        third <= second + ID_BLOCK,
+        "a restart skips at most one reserved block"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -125,6 +129,31 @@ fn retention_removes_oldest_by_count_and_age() {
 }
 
 #[test]
+fn batch_written_and_counted() {
+    let (store, dir) = temporary_store("batch", KEEP_ALL);
+    let batch: Vec<Transaction> = (1..=4).map(|id| transaction(id, "e", id)).collect();
+    store.put_new_transactions(&batch).unwrap();
+    assert_eq!(store.transaction_count(), 4);
+
+    // Replacing a stored transaction does not count it twice.
+    store.put_transaction(&transaction(2, "e", 2)).unwrap();
+    assert_eq!(store.transaction_count(), 4);
+    let listed: Vec<u64> = store
+        .transactions(10, Some("e"))
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, vec![4, 3, 2, 1]);
+    drop(store);
+
+    let reopened = Store::open(&dir, KEEP_ALL).unwrap();
+    assert_eq!(reopened.transaction_count(), 4, "counted again at open");
+    assert!(reopened.next_transaction_id().unwrap() > 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn inventory_snapshot_round_trip() {
     let (store, dir) = temporary_store("inventory", KEEP_ALL);
     assert_eq!(store.load_inventory().unwrap(), None);
@@ -134,4 +163,61 @@ fn inventory_snapshot_round_trip() {
         Some(&b"snapshot"[..])
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn segment_lists_each_endpoint() {
+    let (store, dir) = temporary_store("segment-endpoints", KEEP_ALL);
+    let batch: Vec<Transaction> = (10..16)
+        .map(|id| transaction(id, if id % 3 == 0 { "three" } else { "other" }, id))
+        .collect();
+    store.put_new_transactions(&batch).unwrap();
+
+    let three: Vec<u64> = store
+        .transactions(10, Some("three"))
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(three, vec![15, 12]);
+    assert_eq!(store.transaction(13).unwrap().map(|t| t.id), Some(13));
+    assert_eq!(store.transaction(16).unwrap(), None, "past the segment");
+    assert_eq!(store.transaction(9).unwrap(), None, "before any segment");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn retention_keeps_count_limit_with_large_segments() {
+    let retention = Retention {
+        max_age_ms: u64::MAX,
+        max_transactions: 5,
+    };
+    let (store, dir) = temporary_store("segment-retention", retention);
+    for first in [1, 5, 9] {
+        let batch: Vec<Transaction> = (first..first + 4)
+            .map(|id| transaction(id, "e", id))
+            .collect();
+        store.put_new_transactions(&batch).unwrap();
+    }
+    let removed = store.enforce_retention(100).unwrap();
+    assert_eq!(removed, 4, "one segment of four goes");
+    assert_eq!(
+        store.transaction_count(),
+        8,
+        "8 left: removing more would fall below 5"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn truncated_segment_rejected() {
+    let batch = vec![transaction(1, "e", 1), transaction(2, "e", 2)];
+    let encoded = segment::encode(&batch).unwrap();
+    assert!(segment::Segment::parse(&encoded).is_ok());
+    for cut in [3, 20, encoded.len() - 1] {
+        assert!(
+            segment::Segment::parse(&encoded[..cut]).is_err(),
+            "a segment cut at {cut} bytes must be rejected"
+        );
+    }
 }

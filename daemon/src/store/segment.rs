@@ -1,0 +1,201 @@
+//! The on-disk form of a segment: the transactions of one batch write in a
+//! single sled value, with a directory so that one transaction can be
+//! decoded without the others.
+//!
+//! Layout, integers big-endian:
+//! - `u32` transaction count, `u64` latest start time (Unix ms);
+//! - `u16` endpoint count, then per endpoint a `u8` length and its id, so
+//!   retention can remove the segment's index entries without decoding it;
+//! - per transaction: `u64` id, `u32` offset and `u32` length of its JSON
+//!   in the data that follows, and `u16` the index of its endpoint;
+//! - the JSON of every transaction, in id order.
+
+use anyhow::{bail, Context as _};
+
+use crate::transaction::Transaction;
+
+/// Summary of a segment, read from its header alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    pub count: u32,
+    pub latest_start_ms: u64,
+    pub endpoints: Vec<String>,
+}
+
+/// Where one transaction lies in a segment.
+#[derive(Clone, Copy)]
+struct Entry {
+    id: u64,
+    offset: usize,
+    length: usize,
+    endpoint: u16,
+}
+
+/// A decoded segment directory over the borrowed bytes.
+pub struct Segment<'a> {
+    pub header: SegmentHeader,
+    /// Per transaction, in id order.
+    entries: Vec<Entry>,
+    data: &'a [u8],
+}
+
+/// Encodes `transactions`, which must be sorted by id.
+pub fn encode(transactions: &[Transaction]) -> anyhow::Result<Vec<u8>> {
+    let mut endpoints: Vec<&str> = transactions
+        .iter()
+        .map(|transaction| transaction.endpoint_id.as_str())
+        .collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+
+    let mut data = Vec::with_capacity(transactions.len() * 1024);
+    let mut directory = Vec::with_capacity(transactions.len() * 16);
+    for transaction in transactions {
+        let offset = data.len();
+        serde_json::to_writer(&mut data, transaction)?;
+        directory.extend_from_slice(&transaction.id.to_be_bytes());
+        directory.extend_from_slice(&(offset as u32).to_be_bytes());
+        directory.extend_from_slice(&((data.len() - offset) as u32).to_be_bytes());
+        let endpoint = endpoints
+            .binary_search(&transaction.endpoint_id.as_str())
+            .unwrap_or(0);
+        directory.extend_from_slice(&(endpoint as u16).to_be_bytes());
+    }
+
+    let latest_start_ms = transactions
+        .iter()
+        .map(|transaction| transaction.started_at_ms)
+        .max()
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(16 + endpoints.len() * 17 + directory.len() + data.len());
+    out.extend_from_slice(&(transactions.len() as u32).to_be_bytes());
+    out.extend_from_slice(&latest_start_ms.to_be_bytes());
+    out.extend_from_slice(&(endpoints.len() as u16).to_be_bytes());
+    for endpoint in endpoints {
+        // Endpoint ids are 16 hex digits; a longer one cannot come from the
+        // inventory, so it is cut rather than allowed to break the format.
+        let bytes = &endpoint.as_bytes()[..endpoint.len().min(255)];
+        out.push(bytes.len() as u8);
+        out.extend_from_slice(bytes);
+    }
+    out.extend_from_slice(&directory);
+    out.extend_from_slice(&data);
+    Ok(out)
+}
+
+impl<'a> Segment<'a> {
+    /// Reads the header and directory of an encoded segment.
+    pub fn parse(bytes: &'a [u8]) -> anyhow::Result<Self> {
+        let mut reader = Reader { bytes, position: 0 };
+        let count = reader.u32()?;
+        let latest_start_ms = reader.u64()?;
+        let endpoint_count = reader.u16()?;
+        let mut endpoints = Vec::with_capacity(endpoint_count as usize);
+        for _ in 0..endpoint_count {
+            let length = reader.take(1)?[0] as usize;
+            endpoints.push(String::from_utf8_lossy(reader.take(length)?).into_owned());
+        }
+
+        let mut entries = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            entries.push(Entry {
+                id: reader.u64()?,
+                offset: reader.u32()? as usize,
+                length: reader.u32()? as usize,
+                endpoint: reader.u16()?,
+            });
+        }
+        let data = &bytes[reader.position..];
+        if let Some(entry) = entries
+            .iter()
+            .find(|entry| entry.offset + entry.length > data.len())
+        {
+            bail!(
+                "transaction {} at {}+{} lies past the end of its segment",
+                entry.id,
+                entry.offset,
+                entry.length
+            );
+        }
+        Ok(Self {
+            header: SegmentHeader {
+                count,
+                latest_start_ms,
+                endpoints,
+            },
+            entries,
+            data,
+        })
+    }
+
+    /// Ids of the segment's transactions, in increasing order.
+    pub fn ids(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        self.entries.iter().map(|entry| entry.id)
+    }
+
+    /// Ids of the transactions of endpoint `endpoint`, in increasing order.
+    pub fn ids_of<'s>(&'s self, endpoint: &str) -> impl DoubleEndedIterator<Item = u64> + 's {
+        let index = self
+            .header
+            .endpoints
+            .iter()
+            .position(|known| known == endpoint);
+        self.entries
+            .iter()
+            .filter(move |entry| Some(entry.endpoint as usize) == index)
+            .map(|entry| entry.id)
+    }
+
+    /// Decodes the transaction with `id`, if the segment has it.
+    pub fn get(&self, id: u64) -> anyhow::Result<Option<Transaction>> {
+        let Ok(index) = self.entries.binary_search_by_key(&id, |entry| entry.id) else {
+            return Ok(None);
+        };
+        let Entry { offset, length, .. } = self.entries[index];
+        let transaction = serde_json::from_slice(&self.data[offset..offset + length])
+            .with_context(|| format!("transaction {id} in the store is not valid JSON"))?;
+        Ok(Some(transaction))
+    }
+
+    /// Decodes every transaction of the segment, in id order.
+    pub fn all(&self) -> anyhow::Result<Vec<Transaction>> {
+        let mut transactions = Vec::with_capacity(self.entries.len());
+        for id in self.ids() {
+            transactions.extend(self.get(id)?);
+        }
+        Ok(transactions)
+    }
+}
+
+/// A cursor over an encoded segment that fails on truncation.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, length: usize) -> anyhow::Result<&'a [u8]> {
+        let end = self.position + length;
+        if end > self.bytes.len() {
+            bail!(
+                "segment truncated: {} bytes, header needs {end}",
+                self.bytes.len()
+            );
+        }
+        let slice = &self.bytes[self.position..end];
+        self.position = end;
+        Ok(slice)
+    }
+
+    fn u16(&mut self) -> anyhow::Result<u16> {
+        Ok(u16::from_be_bytes(self.take(2)?.try_into()?))
+    }
+
+    fn u32(&mut self) -> anyhow::Result<u32> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into()?))
+    }
+
+    fn u64(&mut self) -> anyhow::Result<u64> {
+        Ok(u64::from_be_bytes(self.take(8)?.try_into()?))
+    }
+}
