@@ -273,16 +273,52 @@ impl SectionHash {
 /// returned.
 pub type FingerprintBytes = [u8; FINGERPRINT_BYTES];
 
-/// A finding being aggregated, with its fingerprints kept as bytes.
+/// Maximum number of value hashes kept per finding. Distinct values can
+/// share a fingerprint (`4111 1111 ...` and `4111-1111-...`), so there may
+/// be more of them than fingerprints. Past the bound, new values go to HMAC
+/// without the shortcut.
+const MAX_VALUE_HASHES: usize = 2 * MAX_FINGERPRINTS;
+
+/// A finding being aggregated, with its fingerprints kept as bytes. Both
+/// lists are bounded, so they are inline arrays and need no allocation.
 #[derive(Clone)]
 struct Entry {
     finding: Finding,
     type_id: u16,
-    fingerprints: Vec<FingerprintBytes>,
+    fingerprints: [FingerprintBytes; MAX_FINGERPRINTS],
+    fingerprint_count: usize,
     /// [`value_hash`] of each value fingerprinted so far, so a value that
     /// repeats (a city or a first name in every element of an array) is not
     /// given to HMAC again.
-    value_hashes: Vec<u64>,
+    value_hashes: [u64; MAX_VALUE_HASHES],
+    value_hash_count: usize,
+}
+
+impl Entry {
+    fn fingerprints(&self) -> &[FingerprintBytes] {
+        &self.fingerprints[..self.fingerprint_count]
+    }
+
+    /// Adds the fingerprint of a value with hash `hash`, computed by
+    /// `fingerprint` unless the value was seen before or the list is full.
+    fn add_fingerprint(&mut self, hash: u64, fingerprint: impl FnOnce() -> FingerprintBytes) {
+        if self.fingerprint_count == MAX_FINGERPRINTS {
+            return;
+        }
+        if self.value_hashes[..self.value_hash_count].contains(&hash) {
+            return;
+        }
+        if self.value_hash_count < MAX_VALUE_HASHES {
+            self.value_hashes[self.value_hash_count] = hash;
+            self.value_hash_count += 1;
+        }
+
+        let fingerprint = fingerprint();
+        if !self.fingerprints().contains(&fingerprint) {
+            self.fingerprints[self.fingerprint_count] = fingerprint;
+            self.fingerprint_count += 1;
+        }
+    }
 }
 
 /// Findings aggregated by data type, part and section.
@@ -338,8 +374,10 @@ impl FindingSet {
                         fingerprints: Vec::new(),
                     },
                     type_id,
-                    fingerprints: Vec::new(),
-                    value_hashes: Vec::new(),
+                    fingerprints: [[0; FINGERPRINT_BYTES]; MAX_FINGERPRINTS],
+                    fingerprint_count: 0,
+                    value_hashes: [0; MAX_VALUE_HASHES],
+                    value_hash_count: 0,
                 });
                 self.index.insert(hash, self.entries.len() - 1);
                 self.entries.len() - 1
@@ -348,16 +386,8 @@ impl FindingSet {
 
         let entry = &mut self.entries[position];
         entry.finding.count = entry.finding.count.saturating_add(1);
-        if entry.fingerprints.len() < MAX_FINGERPRINTS {
-            let hash = value_hash(value);
-            if entry.value_hashes.contains(&hash) {
-                return;
-            }
-            entry.value_hashes.push(hash);
-            let fingerprint = fingerprint();
-            if !entry.fingerprints.contains(&fingerprint) {
-                entry.fingerprints.push(fingerprint);
-            }
+        if entry.fingerprint_count < MAX_FINGERPRINTS {
+            entry.add_fingerprint(value_hash(value), fingerprint);
         }
     }
 
@@ -370,7 +400,7 @@ impl FindingSet {
         self.entries
             .into_iter()
             .map(|entry| Finding {
-                fingerprints: entry.fingerprints.iter().map(to_hex).collect(),
+                fingerprints: entry.fingerprints().iter().map(to_hex).collect(),
                 ..entry.finding
             })
             .collect()

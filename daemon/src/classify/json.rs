@@ -667,9 +667,12 @@ fn push_path_segment(path: &mut String, key: &[u8]) {
         && key
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
-    if let (true, Ok(key)) = (plain, std::str::from_utf8(key)) {
+    if plain {
+        // A plain key is ASCII, so each byte is one character, and the
+        // UTF-8 check of `str::from_utf8` would be wasted on it.
+        path.reserve(key.len() + 1);
         path.push('.');
-        path.push_str(key);
+        path.extend(key.iter().map(|&byte| char::from(byte)));
         return;
     }
 

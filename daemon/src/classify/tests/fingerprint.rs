@@ -190,3 +190,35 @@ fn repeated_values_share_fingerprint() {
         );
     }
 }
+
+#[test]
+fn many_spellings_share_fingerprint() {
+    // Forty spellings of one address are more distinct values than a
+    // finding remembers hashes of, and all have one canonical form.
+    let classifier = classifier();
+    let spellings: Vec<String> = (0..40u32)
+        .map(|bits| {
+            "ada@example.com"
+                .chars()
+                .enumerate()
+                .map(|(index, character)| {
+                    if index < 6 && bits & (1 << index) != 0 {
+                        character.to_ascii_uppercase()
+                    } else {
+                        character
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let body = serde_json::json!({ "emails": spellings }).to_string();
+    let result = scan_body(&classifier, "application/json", body.as_bytes());
+
+    assert_eq!(result.findings.len(), 1, "one finding");
+    assert_eq!(result.findings[0].count, 40, "every spelling counted");
+    assert_eq!(
+        result.findings[0].fingerprints,
+        [Fingerprinter::from_key(TEST_KEY).fingerprint("email", b"ada@example.com")],
+        "one fingerprint"
+    );
+}
