@@ -49,6 +49,13 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 pub fn main(args: DaemonArgs) -> ExitCode {
     init_tracing();
 
+    // glibc gives each thread that allocates its own arena, and freed
+    // memory stays in them. The daemon has few threads and one busy one,
+    // so two arenas cost no contention and keep the resident size down
+    // (about 10 MB less after a load, in the consumer-cost benchmark).
+    // SAFETY: mallopt only changes allocator tuning.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+
     let config = match Config::load(&args) {
         Ok(config) => config,
         Err(error) => {

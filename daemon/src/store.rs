@@ -89,7 +89,9 @@ impl Store {
         set_mode(dir, 0o700)?;
         let db = sled::Config::new()
             .path(dir.join("db"))
-            .cache_capacity(64 * 1024 * 1024)
+            // Reads are rare (the API's listings), so a small page cache
+            // keeps the daemon's memory down on every node.
+            .cache_capacity(16 * 1024 * 1024)
             .open()
             .with_context(|| {
                 format!(
