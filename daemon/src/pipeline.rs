@@ -26,7 +26,7 @@ use crate::{
     reassembly::{Delivery, ReassemblyLimits},
     sensitive::SensitiveData,
     stats::{PipelineCounters, PipelineStats},
-    store::Store,
+    store::{End, Store},
     streams::{ConnectionExchange, ConnectionKey, ConnectionTable, Payload, Role},
     transaction::{
         assemble::{assemble, Clock},
@@ -388,20 +388,12 @@ impl Pipeline {
             }
             return;
         }
-        let mut transaction: Transaction = match self.shared.store.transaction(id) {
-            Ok(Some(transaction)) => transaction,
-            Ok(None) => return,
-            Err(error) => {
-                self.store_failed(&error);
-                return;
-            }
-        };
-        if server_side {
-            transaction.server = local;
+        let end = if server_side {
+            End::Server
         } else {
-            transaction.client = local;
-        }
-        if let Err(error) = self.shared.store.put_transaction(&transaction) {
+            End::Client
+        };
+        if let Err(error) = self.shared.store.put_end(id, end, &local) {
             self.store_failed(&error);
         }
     }

@@ -7,6 +7,8 @@
 //!   grow with time, so the oldest segments come first in key order.
 //! - `segment_index`: endpoint id, a zero byte and the big-endian segment
 //!   key -> empty, to list one endpoint's transactions without a full scan.
+//! - `ends`: transaction id and end -> the process at that end, seen from
+//!   the other end of the connection after the transaction was written.
 //! - `meta`: the end of the reserved id block, the transaction count and the
 //!   inventory snapshot.
 //!
@@ -33,7 +35,7 @@ use anyhow::Context as _;
 use tracing::info;
 
 use self::segment::Segment;
-use crate::transaction::Transaction;
+use crate::transaction::{Peer, Transaction};
 
 const NEXT_ID_KEY: &[u8] = b"next_transaction_id";
 const COUNT_KEY: &[u8] = b"transaction_count";
@@ -67,10 +69,29 @@ pub struct Store {
     db: sled::Db,
     segments: sled::Tree,
     segment_index: sled::Tree,
+    /// Ends of stored transactions seen later: id and [`End`] -> peer JSON.
+    ends: sled::Tree,
     meta: sled::Tree,
     retention: Retention,
     ids: Arc<Mutex<IdBlock>>,
     count: Arc<AtomicU64>,
+}
+
+/// One end of a transaction's connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Client,
+    Server,
+}
+
+fn end_key(id: u64, end: End) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[..8].copy_from_slice(&id.to_be_bytes());
+    key[8] = match end {
+        End::Client => 0,
+        End::Server => 1,
+    };
+    key
 }
 
 /// Ids handed out from memory: `next` up to, not including, `reserved_end`,
@@ -122,6 +143,7 @@ impl Store {
         Ok(Self {
             segments,
             segment_index: db.open_tree("segment_index")?,
+            ends: db.open_tree("ends")?,
             meta,
             db,
             retention,
@@ -220,9 +242,34 @@ impl Store {
 
     pub fn transaction(&self, id: u64) -> anyhow::Result<Option<Transaction>> {
         match self.segment_of(id)? {
-            Some((_, bytes)) => Segment::parse(&bytes)?.get(id),
+            Some((_, bytes)) => self.with_ends(Segment::parse(&bytes)?.get(id)?),
             None => Ok(None),
         }
+    }
+
+    /// Records the process at one end of a stored transaction, seen later
+    /// from the other end of the connection. Kept beside the segment, so a
+    /// late second view costs one small write instead of rewriting it.
+    pub fn put_end(&self, id: u64, end: End, peer: &Peer) -> anyhow::Result<()> {
+        self.ends
+            .insert(end_key(id, end), serde_json::to_vec(peer)?)?;
+        Ok(())
+    }
+
+    /// Applies the ends recorded by [`Store::put_end`] to `transaction`.
+    fn with_ends(&self, transaction: Option<Transaction>) -> anyhow::Result<Option<Transaction>> {
+        let Some(mut transaction) = transaction else {
+            return Ok(None);
+        };
+        for entry in self.ends.scan_prefix(transaction.id.to_be_bytes()) {
+            let (key, value) = entry?;
+            let peer: Peer = serde_json::from_slice(&value)?;
+            match key.last() {
+                Some(0) => transaction.client = peer,
+                _ => transaction.server = peer,
+            }
+        }
+        Ok(Some(transaction))
     }
 
     /// The segment whose first id is the greatest at or below `id`.
@@ -251,7 +298,7 @@ impl Store {
                         if found.len() == limit {
                             return Ok(found);
                         }
-                        found.extend(segment.get(id)?);
+                        found.extend(self.with_ends(segment.get(id)?)?);
                     }
                 }
             }
@@ -271,7 +318,7 @@ impl Store {
                         if found.len() == limit {
                             return Ok(found);
                         }
-                        found.extend(segment.get(id)?);
+                        found.extend(self.with_ends(segment.get(id)?)?);
                     }
                 }
             }
@@ -300,7 +347,14 @@ impl Store {
         let mut removed = 0;
         let oldest_kept_ms = now_ms.saturating_sub(self.retention.max_age_ms);
         while let Some((key, bytes)) = self.segments.first()? {
-            let header = Segment::parse(&bytes).map(|segment| segment.header);
+            let parsed = Segment::parse(&bytes);
+            if let Ok(segment) = &parsed {
+                for id in segment.ids() {
+                    self.ends.remove(end_key(id, End::Client))?;
+                    self.ends.remove(end_key(id, End::Server))?;
+                }
+            }
+            let header = parsed.map(|segment| segment.header);
             let count = self.count.load(Ordering::Relaxed);
             let (in_segment, too_old, endpoints) = match header {
                 Ok(header) => (

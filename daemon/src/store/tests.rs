@@ -221,3 +221,29 @@ fn truncated_segment_rejected() {
         );
     }
 }
+
+#[test]
+fn late_end_applied_on_read() {
+    let (store, dir) = temporary_store("ends", KEEP_ALL);
+    store
+        .put_new_transactions(&[transaction(7, "e", 7), transaction(8, "e", 8)])
+        .unwrap();
+    let server = Peer {
+        pid: Some(4242),
+        process: Some("nginx".to_owned()),
+        ..Peer::default()
+    };
+    store.put_end(7, End::Server, &server).unwrap();
+
+    let read = store.transaction(7).unwrap().unwrap();
+    assert_eq!(read.server, server, "the later view fills in the server");
+    assert_eq!(read.client, Peer::default(), "the client end is unchanged");
+    let listed = store.transactions(10, Some("e")).unwrap();
+    assert_eq!(listed[1].server, server, "listings apply it too");
+    assert_eq!(
+        listed[0].server,
+        Peer::default(),
+        "only transaction 7 has it"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
