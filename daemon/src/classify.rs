@@ -121,7 +121,8 @@ impl Engine {
     /// Classifies one value under the field evidence `field`: field-name
     /// rules first, and the pattern detectors when none of them matched.
     pub(crate) fn classify_value(&self, value: &[u8], field: &FieldInfo, emit: &mut impl Emit) {
-        if !field.is_empty() && field_rules::classify_by_field(&self.detectors, value, field, emit)
+        if field.has_value_rule()
+            && field_rules::classify_by_field(&self.detectors, value, field, emit)
         {
             return;
         }

@@ -103,10 +103,6 @@ impl FieldKinds {
         self.0 & other.0 != 0
     }
 
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
     fn insert(&mut self, other: Self) {
         self.0 |= other.0;
     }
@@ -133,9 +129,11 @@ pub struct FieldInfo {
 }
 
 impl FieldInfo {
-    /// Returns whether the name gives any evidence at all.
-    pub fn is_empty(&self) -> bool {
-        self.kinds.is_empty() && self.custom == 0
+    /// Returns whether a field rule can classify a value under this name:
+    /// a flag of [`FieldKinds::VALUE_RULES`] or a custom type's field name.
+    /// Identifier-like names (`id`, `created_at`) have none.
+    pub fn has_value_rule(&self) -> bool {
+        self.custom != 0 || self.kinds.intersects(FieldKinds::VALUE_RULES)
     }
 }
 
