@@ -13,8 +13,10 @@ use std::ops::Range;
 
 use super::field_names::{with_field_cache, CustomFieldNames, FieldCache, FieldInfo};
 
+mod path;
 mod shapes;
 
+pub use path::{JsonPath, PathCache};
 use shapes::{with_shapes, Shapes, ROOT};
 
 /// Maximum nesting depth. Deeper documents are reported as invalid and
@@ -35,38 +37,6 @@ pub struct JsonValue<'a> {
     /// `bytes` are offsets from `raw.start`. False for strings with escapes.
     pub verbatim: bool,
     pub is_number: bool,
-}
-
-/// The path of a value, kept as the walker's open containers so that the
-/// string is built only for values that are reported.
-#[derive(Clone, Copy)]
-pub struct JsonPath<'a> {
-    body: &'a [u8],
-    frames: &'a [Frame],
-    key_arena: &'a [u8],
-}
-
-impl JsonPath<'_> {
-    /// Renders the path into `path`, replacing its content: `$`, then `.key`
-    /// or `['odd key']` for each object and `[*]` for each array.
-    pub fn render_into(&self, path: &mut String) {
-        path.clear();
-        path.push('$');
-        for frame in self.frames {
-            match (&frame.key, frame.is_object) {
-                (Some(key), true) => {
-                    let bytes = if key.in_arena {
-                        &self.key_arena[key.range.clone()]
-                    } else {
-                        &self.body[key.range.clone()]
-                    };
-                    push_path_segment(path, bytes);
-                }
-                (None, true) => {}
-                (_, false) => path.push_str("[*]"),
-            }
-        }
-    }
 }
 
 /// Where the current key of an object frame is stored.
@@ -127,6 +97,7 @@ pub fn walk_json(
                 custom_fields,
                 field_cache,
                 shapes,
+                containers_seen: 0,
             };
             walker.run(&mut visit)
         })
@@ -145,6 +116,8 @@ struct Walker<'b, 'c> {
     custom_fields: &'c CustomFieldNames,
     field_cache: &'c mut FieldCache,
     shapes: &'c mut Shapes,
+    /// Containers opened and closed so far, the version of [`JsonPath`].
+    containers_seen: u64,
 }
 
 impl Walker<'_, '_> {
@@ -153,6 +126,7 @@ impl Walker<'_, '_> {
             body: self.body,
             frames: &self.stack,
             key_arena: &self.key_arena,
+            version: self.containers_seen,
         }
     }
 
@@ -249,6 +223,7 @@ impl Walker<'_, '_> {
         let context = self.current_field();
         let (parent, index) = self.value_slot();
         let node = self.shapes.child(parent, index);
+        self.containers_seen += 1;
         self.stack.push(Frame {
             is_object,
             context,
@@ -312,6 +287,7 @@ impl Walker<'_, '_> {
     }
 
     fn close(&mut self) {
+        self.containers_seen += 1;
         if let Some(frame) = self.stack.pop() {
             self.key_arena.truncate(frame.arena_start);
         }
@@ -659,29 +635,4 @@ fn hex_unit(body: &[u8], start: usize) -> Result<u32, JsonError> {
         unit = unit * 16 + value;
     }
     Ok(unit)
-}
-
-/// Appends `.key`, or `['key']` when the key is not a plain identifier.
-fn push_path_segment(path: &mut String, key: &[u8]) {
-    let plain = !key.is_empty()
-        && key
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
-    if plain {
-        // A plain key is ASCII, so each byte is one character, and the
-        // UTF-8 check of `str::from_utf8` would be wasted on it.
-        path.reserve(key.len() + 1);
-        path.push('.');
-        path.extend(key.iter().map(|&byte| char::from(byte)));
-        return;
-    }
-
-    path.push_str("['");
-    for character in String::from_utf8_lossy(key).chars() {
-        if character == '\'' || character == '\\' {
-            path.push('\\');
-        }
-        path.push(character);
-    }
-    path.push_str("']");
 }

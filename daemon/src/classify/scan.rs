@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::finding::{FindingSet, Part, SectionRef};
 use super::fingerprint::Fingerprinter;
 use super::form::walk_form;
-use super::json::{walk_json, JsonError};
+use super::json::{walk_json, JsonError, PathCache};
 use super::multipart;
 use super::registry::{builtin, Registry, TypeId};
 use super::text::scan_text;
@@ -269,7 +269,7 @@ fn scan_json(
 ) {
     let checkpoint = sink.checkpoint();
     // One buffer for the rendered paths of every value with a detection.
-    let mut path = String::new();
+    let mut path = PathCache::default();
     let walked = walk_json(body, engine.custom_fields(), |value| {
         if value.is_number && !engine.number_can_match(value.bytes, value.field) {
             return;
@@ -284,12 +284,12 @@ fn scan_json(
             value.field,
             &mut |data_type, range: Range<usize>| {
                 if !rendered {
-                    value.path.render_into(&mut path);
+                    value.path.render_cached(&mut path);
                     rendered = true;
                 }
                 let section = SectionRef::Body {
                     prefix,
-                    path: Some(&path),
+                    path: Some(path.as_str()),
                 };
                 let raw = if value.verbatim {
                     raw_start + range.start..raw_start + range.end

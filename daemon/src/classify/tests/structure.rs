@@ -276,3 +276,31 @@ fn json_changed_key_reclassified() {
         "person name path"
     );
 }
+
+#[test]
+fn json_sibling_paths_after_nesting() {
+    // Paths of siblings share a rendered prefix, which must follow the
+    // walker into a nested object and back out of it.
+    let classifier = classifier();
+    let body = br#"{"customer": {"email": "ada@example.com",
+                                 "address": {"city": "Springfield"},
+                                 "phone": "+1 415 555 0132"},
+                    "contact": "grace@example.com"}"#;
+    let result = scan_body(&classifier, "application/json", body);
+
+    assert_eq!(
+        body_paths(&result, "email"),
+        ["$.customer.email", "$.contact"],
+        "email paths"
+    );
+    assert_eq!(
+        body_paths(&result, "postal_address"),
+        ["$.customer.address.city"],
+        "address path"
+    );
+    assert_eq!(
+        body_paths(&result, "phone_number"),
+        ["$.customer.phone"],
+        "phone path"
+    );
+}
