@@ -34,7 +34,7 @@ mod multipart;
 mod registry;
 mod scan;
 mod text;
-mod validators;
+pub(crate) mod validators;
 
 #[cfg(test)]
 mod tests;

@@ -69,14 +69,16 @@ pub enum Command {
         #[arg(long)]
         dot: bool,
     },
-    /// TLS connections seen only as ciphertext (no hooked library), with
-    /// their server name: what ztapi cannot see into.
+    /// TLS connections on the wire with their server name and whether a
+    /// hooked library showed their plaintext (those without are what ztapi
+    /// cannot see into), and recently closed connections with their
+    /// lifecycle (end A is the server when it is known).
     Connections,
     /// Recent API transactions, newest first.
     Transactions {
-        /// Transactions to show at most.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        /// Transactions to show at most (1 to 10000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
         /// Only transactions of this endpoint id (see `ztapi endpoints`).
         #[arg(long)]
         endpoint: Option<String>,
@@ -92,11 +94,11 @@ pub fn run(args: CliArgs) -> ExitCode {
         Command::Graph { .. } => Request::Graph,
         Command::Connections => Request::Connections,
         Command::Transactions { limit, endpoint } => Request::Transactions {
-            limit: Some(*limit),
+            limit: Some(*limit as usize),
             endpoint: endpoint.clone(),
         },
     };
-    let data = match client::call(&args.socket, &request) {
+    let data_value = match client::call(&args.socket, &request) {
         Ok(data) => data,
         Err(error) => {
             eprintln!("ztapi: {error}");
@@ -107,24 +109,26 @@ pub fn run(args: CliArgs) -> ExitCode {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&data).unwrap_or_default()
+            serde_json::to_string_pretty(&data_value).unwrap_or_default()
         );
         return ExitCode::SUCCESS;
     }
     let printed = match args.command {
-        Command::Status => serde_json::from_value(data).map(|report| print_status(&report)),
-        Command::Endpoints { .. } => serde_json::from_value(data)
-            .map(|endpoints: Vec<EndpointSummary>| print_endpoints(&endpoints)),
-        Command::DataTypes => {
-            serde_json::from_value(data).map(|types: Vec<DataTypeInfo>| print_data_types(&types))
+        Command::Status => serde_json::from_value(data_value).map(|report| print_status(&report)),
+        Command::Endpoints { ref data } => serde_json::from_value(data_value)
+            .map(|endpoints: Vec<EndpointSummary>| print_endpoints(&endpoints, data.as_deref())),
+        Command::DataTypes => serde_json::from_value(data_value)
+            .map(|types: Vec<DataTypeInfo>| print_data_types(&types)),
+        Command::Transactions { ref endpoint, .. } => {
+            serde_json::from_value(data_value).map(|transactions: Vec<Transaction>| {
+                print_transactions(&transactions, endpoint.as_deref())
+            })
         }
-        Command::Transactions { .. } => serde_json::from_value(data)
-            .map(|transactions: Vec<Transaction>| print_transactions(&transactions)),
         Command::Graph { dot } => {
-            serde_json::from_value(data).map(|edges: Vec<GraphEdge>| print_graph(&edges, dot))
+            serde_json::from_value(data_value).map(|edges: Vec<GraphEdge>| print_graph(&edges, dot))
         }
         Command::Connections => {
-            print_connections(&data);
+            print_connections(&data_value);
             Ok(())
         }
     };

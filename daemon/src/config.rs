@@ -28,11 +28,13 @@ pub struct DaemonArgs {
     #[arg(long, env = "ZTAPI_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Directory of the sled database holding transactions and the inventory.
+    /// Directory of the sled database holding transactions and the
+    /// inventory, and of the node's fingerprint key [default: /var/lib/ztapi].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
 
-    /// Unix socket of the JSON API; created with mode 0600.
+    /// Unix socket of the JSON API; created with mode 0600 [default:
+    /// /run/ztapi/ztapid.sock].
     #[arg(long)]
     pub socket: Option<PathBuf>,
 

@@ -216,6 +216,19 @@ impl Inventory {
         summaries
     }
 
+    /// Counts one call of endpoint `id` under the peer label `new` instead of
+    /// `old`: the server's when `server_side`, else the caller's. Used when
+    /// the second view of a call names a process the first view saw only as
+    /// an address.
+    pub fn relabel_peer(&mut self, id: &str, server_side: bool, old: &str, new: String) {
+        if old == new {
+            return;
+        }
+        if let Some(stats) = self.endpoints.get_mut(id) {
+            stats.relabel_peer(server_side, old, new);
+        }
+    }
+
     /// Returns the key of the endpoint with id `id`, if it is in the
     /// inventory.
     pub fn key(&self, id: &str) -> Option<&EndpointKey> {

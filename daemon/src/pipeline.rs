@@ -381,11 +381,20 @@ impl Pipeline {
         // The first view is usually still pending, since both views of a
         // call arrive within a few milliseconds.
         if let Some(pending) = self.pending.iter_mut().rev().find(|t| t.id == id) {
-            if server_side {
-                pending.server = local;
+            let end = if server_side {
+                &mut pending.server
             } else {
-                pending.client = local;
-            }
+                &mut pending.client
+            };
+            let old_label = end.label();
+            *end = local;
+            let new_label = end.label();
+            self.shared.inventory().relabel_peer(
+                &pending.endpoint_id,
+                server_side,
+                &old_label,
+                new_label,
+            );
             return;
         }
         let end = if server_side {

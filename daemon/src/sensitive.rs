@@ -10,6 +10,8 @@
 //! classified values masked. Nothing that reaches the store, the API or the
 //! logs contains a classified value in clear.
 
+mod cards;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -24,6 +26,12 @@ use crate::{
 pub const DEFAULT_BODY_CAPTURE_BYTES: usize = 4096;
 /// Body bytes kept per message at most, whatever a rule requests.
 pub const MAX_BODY_CAPTURE_BYTES: usize = 64 * 1024;
+
+/// Methods a body-capture rule may name, so a typo is caught at start
+/// rather than matching nothing.
+const HTTP_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 
 /// Content type under which a query string is scanned and masked.
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -66,6 +74,14 @@ impl BodyCaptureRule {
 
     /// Checks the rule, naming the setting and what to do.
     pub fn validate(&self, index: usize) -> Result<(), String> {
+        if let Some(method) = &self.method {
+            if !HTTP_METHODS.contains(&method.to_ascii_uppercase().as_str()) {
+                return Err(format!(
+                    "body_capture[{index}].method = {method:?}: not an HTTP method; use one of {}, or leave it out for every method",
+                    HTTP_METHODS.join(", ")
+                ));
+            }
+        }
         if !self.path.starts_with('/') {
             return Err(format!(
                 "body_capture[{index}].path = {:?}: must be a path template starting with '/', as `ztapi endpoints` shows it",
@@ -213,7 +229,8 @@ impl SensitiveData {
         let content_type = content_type(headers);
         // The whole decoded body is masked before it is cut, so a value
         // that straddles the cap is masked too.
-        let masked = self.classifier.mask(content_type, &body.decoded);
+        let mut masked = self.classifier.mask(content_type, &body.decoded);
+        cards::mask_card_numbers(&mut masked);
         let kept = &masked[..masked.len().min(rule.max_bytes)];
         CapturedBody {
             content_type: content_type.map(str::to_owned),

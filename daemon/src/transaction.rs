@@ -206,7 +206,7 @@ pub struct Transaction {
     pub flags: TransactionFlags,
     /// Sensitive data found in the call, as types, places, counts and keyed
     /// fingerprints; never the values.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub findings: Vec<Finding>,
     /// Masked request body, only for endpoints with body capture on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,9 +10,12 @@ use crate::{
     inventory::{DataTypeSeen, EndpointSummary},
 };
 
-pub(super) fn print_endpoints(endpoints: &[EndpointSummary]) {
+pub(super) fn print_endpoints(endpoints: &[EndpointSummary], data_filter: Option<&str>) {
     if endpoints.is_empty() {
-        println!("no endpoints seen yet");
+        match data_filter {
+            Some(filter) => println!("no endpoint has carried {filter} data"),
+            None => println!("no endpoints seen yet"),
+        }
         return;
     }
     let mut rows = table(&[
@@ -166,10 +169,11 @@ pub(super) fn print_graph(edges: &[GraphEdge], dot: bool) {
             Cell::new(&edge.server),
             Cell::new(&edge.service),
             right(edge.calls),
+            // The same spelling as in `ztapi endpoints`.
             Cell::new(if edge.directions.is_empty() {
-                "-"
+                "-".to_owned()
             } else {
-                &edge.directions
+                edge.directions.replace('_', "-")
             }),
             Cell::new(match (edge.encrypted, edge.plaintext) {
                 (true, true) => "both",

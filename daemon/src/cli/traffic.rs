@@ -6,9 +6,14 @@ use comfy_table::Cell;
 use super::{optional, right, table};
 use crate::transaction::Transaction;
 
-pub(super) fn print_transactions(transactions: &[Transaction]) {
+pub(super) fn print_transactions(transactions: &[Transaction], endpoint: Option<&str>) {
     if transactions.is_empty() {
-        println!("no transactions stored yet");
+        match endpoint {
+            Some(endpoint) => println!(
+                "no stored transactions of endpoint {endpoint} (see `ztapi endpoints` for ids)"
+            ),
+            None => println!("no transactions stored yet"),
+        }
         return;
     }
     let mut rows = table(&[

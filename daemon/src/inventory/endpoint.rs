@@ -217,6 +217,26 @@ impl EndpointStats {
     }
 }
 
+impl EndpointStats {
+    /// Moves one call from the peer label `old` to `new`, when the other
+    /// end of a call is identified after it was counted.
+    pub(super) fn relabel_peer(&mut self, server_side: bool, old: &str, new: String) {
+        let peers = if server_side {
+            &mut self.servers
+        } else {
+            &mut self.callers
+        };
+        let Some(calls) = peers.get_mut(old) else {
+            return;
+        };
+        *calls -= 1;
+        if *calls == 0 {
+            peers.remove(old);
+        }
+        count_peer(peers, new, 1);
+    }
+}
+
 /// Adds `calls` to `label`, or to [`OTHER_PEERS`] when the map is full.
 fn count_peer(peers: &mut BTreeMap<String, u64>, label: String, calls: u64) {
     let full = peers.len() >= MAX_PEERS_PER_ENDPOINT && !peers.contains_key(&label);

@@ -827,3 +827,22 @@ fn summary_percentiles_from_calls() {
         "p99",
     );
 }
+
+#[test]
+fn caller_relabelled_after_second_view() {
+    let mut inventory = Inventory::new(10);
+    let mut tx = transaction("GET", "api.test", "/items");
+    tx.client.address = Some("10.0.0.7:40000".parse().unwrap());
+    let id = inventory.observe(&mut tx);
+    assert_eq!(
+        inventory.endpoint(&id).unwrap().callers,
+        vec![("10.0.0.7".to_owned(), 1)]
+    );
+
+    inventory.relabel_peer(&id, false, "10.0.0.7", "curl".to_owned());
+    assert_eq!(
+        inventory.endpoint(&id).unwrap().callers,
+        vec![("curl".to_owned(), 1)],
+        "the address is replaced by the process"
+    );
+}

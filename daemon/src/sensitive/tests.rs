@@ -228,6 +228,14 @@ fn bad_rules_named() {
     let error = rule.validate(2).unwrap_err();
     assert!(error.contains("body_capture[2].path"), "{error}");
     rule.path = "/api/x".to_owned();
+    rule.method = Some("PSOT".to_owned());
+    let error = rule.validate(1).unwrap_err();
+    assert!(
+        error.contains("body_capture[1].method = \"PSOT\""),
+        "{error}"
+    );
+    rule.method = Some("post".to_owned());
+    assert!(rule.validate(1).is_ok(), "methods are matched without case");
     rule.max_bytes = 0;
     let error = rule.validate(0).unwrap_err();
     assert!(error.contains("body_capture[0].max_bytes = 0"), "{error}");
