@@ -7,13 +7,15 @@
 //! in. It is built from a fixed seed, so every run measures the same bytes.
 //!
 //! Run with `cargo bench -p ztapi --bench classify -- --warm-up-time 1
-//! --measurement-time 3`; criterion reports MB/s for both.
+//! --measurement-time 5`. Criterion reports the throughput of both in MiB/s
+//! (2^20 bytes per second), on one core.
 //!
-//! Last measured with `--measurement-time 5`, release profile, on a 2-core
-//! x86_64 VM shared with other builds, so compare the two figures of one run
-//! rather than runs with each other: classifier 340 MiB/s, baseline
-//! 46.9 MiB/s, 7.2 times the baseline. The per-core aim is 500 MB/s and 10
-//! times the baseline, which this does not reach yet.
+//! Last measured with that command, release profile, on a 2-core x86_64 VM
+//! shared with other builds, so compare the two figures of one run rather
+//! than runs with each other. Four runs gave the classifier 366-394 MiB/s
+//! and the baseline 48.9-52.0 MiB/s, 7.2-8.0 times the baseline within a
+//! run. The per-core aim is 500 MB/s (477 MiB/s) and 10 times the
+//! baseline, which this does not reach yet.
 
 use std::hint::black_box;
 
