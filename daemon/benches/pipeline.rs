@@ -9,8 +9,10 @@
 //! Groups:
 //! - `pipeline`: the whole pipeline for cleartext HTTP/1.1 segments, HTTP/1.1
 //!   over TLS and HTTP/2 over TLS.
-//! - `stages`: record decoding alone, and the connection table with its
-//!   HTTP/1.1 parser alone, to show where the time goes.
+//! - `stages`: record decoding alone, the connection table with its
+//!   HTTP/1.1 parser alone, and `analysis-http1`: everything but the store
+//!   (parsing, assembling, classification, inventory), to show where the
+//!   time goes.
 //! - `baseline`: `httparse` on the same request and response heads, the
 //!   floor of any HTTP/1.1 parser.
 //!
@@ -47,7 +49,8 @@ use ztapi::{
     sensitive::SensitiveData,
     stats::PipelineStats,
     store::{Retention, Store},
-    streams::{ConnectionKey, ConnectionTable, Payload},
+    streams::{ConnectionExchange, ConnectionKey, ConnectionTable, Payload},
+    transaction::assemble::{assemble, Clock},
     workload::NetworkScope,
 };
 
@@ -234,9 +237,38 @@ fn stages(criterion: &mut Criterion) {
             next += 1;
             let mut exchanges = 0;
             for event in events {
-                exchanges += push_event(&mut table, event);
+                exchanges += push_event(&mut table, event).len();
             }
             black_box(exchanges)
+        });
+    });
+
+    // The stages the throughput target names: reassembly and parsing,
+    // assembling, classification and templating into the inventory. The
+    // store is left out; `pipeline/*` includes it.
+    let defaults = Config::default();
+    let classifier = Classifier::new(&defaults.classification, Fingerprinter::from_key([7; 32]))
+        .expect("the default classifier settings are valid");
+    let mut sensitive = SensitiveData::new(classifier, Vec::new());
+    let mut inventory = Inventory::new(defaults.max_endpoints);
+    let clock = Clock::new();
+    let mut table = ConnectionTable::new(defaults.max_connections, Http1Limits::default());
+    let mut next = 0;
+    let mut id = 0;
+    group.bench_function("analysis-http1", |bencher| {
+        bencher.iter(|| {
+            let (_, events) = &tls[next % BATCHES];
+            next += 1;
+            for event in events {
+                for exchange in push_event(&mut table, event) {
+                    id += 1;
+                    let mut transaction = assemble(&exchange, id, &clock);
+                    sensitive.classify(&exchange, &mut transaction);
+                    let endpoint = inventory.observe(&mut transaction);
+                    sensitive.seal(&exchange, &mut transaction, inventory.key(&endpoint));
+                    black_box(&transaction);
+                }
+            }
         });
     });
     group.finish();
@@ -244,7 +276,7 @@ fn stages(criterion: &mut Criterion) {
 
 /// Feeds one decoded TLS event to the connection table; returns the
 /// exchanges it completed.
-fn push_event(table: &mut ConnectionTable, event: &CaptureEvent) -> usize {
+fn push_event(table: &mut ConnectionTable, event: &CaptureEvent) -> Vec<ConnectionExchange> {
     match event {
         CaptureEvent::Chunk(chunk) => {
             let payload = Payload {
@@ -259,31 +291,27 @@ fn push_event(table: &mut ConnectionTable, event: &CaptureEvent) -> usize {
                 pid: chunk.pid,
                 ssl: chunk.ssl,
             };
-            table.push(key, &payload).len()
+            table.push(key, &payload)
         }
         CaptureEvent::SessionSocket(socket) => {
             let key = ConnectionKey::Tls {
                 pid: socket.pid,
                 ssl: socket.ssl,
             };
-            table
-                .set_socket(key, socket.fd, socket.local, socket.remote)
-                .len()
+            table.set_socket(key, socket.fd, socket.local, socket.remote)
         }
         CaptureEvent::SessionEnd {
             pid,
             ssl,
             timestamp_ns,
-        } => table
-            .close(
-                ConnectionKey::Tls {
-                    pid: *pid,
-                    ssl: *ssl,
-                },
-                *timestamp_ns,
-            )
-            .len(),
-        _ => 0,
+        } => table.close(
+            ConnectionKey::Tls {
+                pid: *pid,
+                ssl: *ssl,
+            },
+            *timestamp_ns,
+        ),
+        _ => Vec::new(),
     }
 }
 

@@ -44,7 +44,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = directory.join(name);
     assert!(
         path.exists(),
-        "{} not found; build the workspace first (cargo build --workspace)",
+        "{} not found; build the binaries first (cargo build -p ztapi --bins)",
         path.display()
     );
     path

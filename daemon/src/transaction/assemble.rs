@@ -32,11 +32,23 @@ const CREDENTIAL_NAME_PARTS: &[&str] = &[
     "token", "secret", "password", "api-key", "apikey", "session",
 ];
 
-/// Whether the value of header `name` must be withheld.
+/// Whether the value of header `name` must be withheld. Runs for every
+/// header of every call, so it compares without allocating.
 pub fn is_credential_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    CREDENTIAL_HEADERS.contains(&name.as_str())
-        || CREDENTIAL_NAME_PARTS.iter().any(|part| name.contains(part))
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(name))
+        || CREDENTIAL_NAME_PARTS
+            .iter()
+            .any(|part| contains_ignore_case(name.as_bytes(), part.as_bytes()))
+}
+
+/// Whether `haystack` contains `needle` (lowercase), ignoring ASCII case.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.len() >= needle.len()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 /// Headers as stored: credential values replaced by `None`.
@@ -59,25 +71,25 @@ pub fn auth_scheme(headers: &[Header]) -> AuthScheme {
     let mut cookie = false;
     let mut api_key = false;
     for header in headers {
-        let name = header.name.to_ascii_lowercase();
-        match name.as_str() {
-            "authorization" => {
-                let value = String::from_utf8_lossy(&header.value);
-                let scheme = value
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                return match scheme.as_str() {
-                    "basic" => AuthScheme::Basic,
-                    "bearer" => AuthScheme::Bearer,
-                    "apikey" | "api-key" | "key" => AuthScheme::ApiKey,
-                    _ => AuthScheme::Other,
-                };
-            }
-            "cookie" => cookie = true,
-            _ if is_credential_header(&name) && name.contains("key") => api_key = true,
-            _ => {}
+        let name = header.name.as_str();
+        if name.eq_ignore_ascii_case("authorization") {
+            let value = String::from_utf8_lossy(&header.value);
+            let scheme = value
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            return match scheme.as_str() {
+                "basic" => AuthScheme::Basic,
+                "bearer" => AuthScheme::Bearer,
+                "apikey" | "api-key" | "key" => AuthScheme::ApiKey,
+                _ => AuthScheme::Other,
+            };
+        }
+        if name.eq_ignore_ascii_case("cookie") {
+            cookie = true;
+        } else if is_credential_header(name) && contains_ignore_case(name.as_bytes(), b"key") {
+            api_key = true;
         }
     }
     if api_key {
