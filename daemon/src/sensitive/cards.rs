@@ -41,8 +41,8 @@ fn preceded_by_digit(body: &[u8], position: usize) -> bool {
 }
 
 /// Reads digits from `start`, across single spaces or dashes, and returns
-/// where the run ends and its digits. Stops after 20 digits, since no card
-/// is longer.
+/// where the run ends and its digits. Stops once the run has more than 20
+/// digits, since no card is that long.
 fn digit_run(body: &[u8], start: usize) -> (usize, Vec<u8>) {
     let mut digits = Vec::with_capacity(20);
     let mut end = start;

@@ -22,7 +22,7 @@ pub struct SegmentHeader {
     pub endpoints: Vec<String>,
 }
 
-/// Where one transaction lies in a segment.
+/// Location of one transaction in a segment.
 #[derive(Clone, Copy)]
 struct Entry {
     id: u64,
