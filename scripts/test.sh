@@ -24,6 +24,11 @@ cargo xtask clippy-ebpf
 step "unit tests"
 cargo test -p ztapi -p ztapi-common -p xtask
 
+# The integration tests run the ztapid and ztapi binaries of the debug
+# profile, which `cargo test` does not build for another package.
+step "building ztapid and ztapi for the integration tests"
+cargo build -p ztapi --bins
+
 step "integration tests (one at a time: each daemon hooks the whole node)"
 cargo test -p integration-tests -- --test-threads=1
 
