@@ -270,6 +270,14 @@ impl Sensor {
         let lacks_required = REQUIRED_SYMBOLS
             .iter()
             .all(|symbol| missing.iter().any(|m| m == symbol));
+        if probes == 0 && !path.exists() {
+            // The process the scan found it through exited before the
+            // attach, so its /proc/PID/root path is gone. Another process
+            // may still map the file: the next scan tries again, instead of
+            // marking the library as unhookable for good.
+            tracing::debug!(library = display_path, file = %id, "library path gone before attaching; retrying on the next scan");
+            return;
+        }
         if probes == 0 || lacks_required {
             let reason = last_error.unwrap_or_else(|| "no probe attached".to_owned());
             warn!(library = display_path, file = %id, %reason, "cannot hook TLS library");
