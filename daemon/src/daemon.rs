@@ -99,6 +99,12 @@ fn init_tracing() {
 async fn run(config: Config) -> anyhow::Result<()> {
     preflight::check(config.plaintext)?;
 
+    // Bound before anything is loaded, so a second daemon on the same
+    // socket stops at once instead of after attaching its programs. The
+    // guard removes the socket however `run` ends.
+    let listener = server::bind(&config.socket).await?;
+    let _socket = SocketGuard(&config.socket);
+
     let store = Store::open(
         &config.data_dir,
         Retention {
@@ -165,7 +171,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .context("cannot start the capture thread")?
     };
 
-    let listener = server::bind(&config.socket).await?;
     let api_state = Arc::new(ApiState {
         shared: Arc::clone(&shared),
         sensor: Arc::clone(&sensor),
@@ -202,9 +207,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     // Dropping the sensor detaches every program.
     drop(sensor);
-    server::remove_socket(&config.socket);
     info!("stopped");
     Ok(())
+}
+
+/// Removes the API socket when dropped.
+struct SocketGuard<'a>(&'a std::path::PathBuf);
+
+impl Drop for SocketGuard<'_> {
+    fn drop(&mut self) {
+        server::remove_socket(self.0);
+    }
 }
 
 /// Builds the classifier with the node's fingerprint key, which is created

@@ -111,6 +111,15 @@ struct ExchangeIdentity {
     ordinal: u64,
 }
 
+/// What the second view of a call needs from the first: the stored
+/// transaction and how the inventory counted its two ends.
+struct FirstView {
+    id: u64,
+    endpoint_id: String,
+    client_label: String,
+    server_label: String,
+}
+
 pub struct Pipeline {
     table: ConnectionTable,
     flows: FlowTable,
@@ -119,7 +128,7 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     clock: Clock,
     counters: PipelineCounters,
-    recent: LruCache<ExchangeIdentity, u64>,
+    recent: LruCache<ExchangeIdentity, FirstView>,
     last_persist: Instant,
     idle_timeout: Duration,
     sensitive: SensitiveData,
@@ -327,8 +336,8 @@ impl Pipeline {
             _ => None,
         };
 
-        if let Some(existing) = identity.and_then(|identity| self.recent.pop(&identity)) {
-            self.merge_second_view(existing, &item);
+        if let Some(first) = identity.and_then(|identity| self.recent.pop(&identity)) {
+            self.merge_second_view(first, &item);
             return;
         }
 
@@ -349,12 +358,18 @@ impl Pipeline {
                 .seal(&item, &mut transaction, inventory.key(&endpoint));
         }
         self.counters.transactions += 1;
+        if let Some(identity) = identity {
+            let first = FirstView {
+                id,
+                endpoint_id: transaction.endpoint_id.clone(),
+                client_label: transaction.client.label(),
+                server_label: transaction.server.label(),
+            };
+            self.recent.put(identity, first);
+        }
         self.pending.push(transaction);
         if self.pending.len() >= MAX_PENDING_TRANSACTIONS {
             self.write_pending();
-        }
-        if let Some(identity) = identity {
-            self.recent.put(identity, id);
         }
     }
 
@@ -371,30 +386,35 @@ impl Pipeline {
 
     /// Completes a stored transaction with the process of its other end,
     /// seen when both client and server run on this node.
-    fn merge_second_view(&mut self, id: u64, item: &ConnectionExchange) {
+    fn merge_second_view(&mut self, first: FirstView, item: &ConnectionExchange) {
         self.counters.duplicates_merged += 1;
         let mut local = Peer::from_endpoint(&item.info.local);
         local.workload = self.attribution.workload(&item.info.local);
         local.use_process_command();
         let server_side = item.info.role == Some(Role::Server);
 
+        // The inventory counted the call under the first view's label for
+        // this end, often a bare address; count it under the process.
+        let old_label = if server_side {
+            &first.server_label
+        } else {
+            &first.client_label
+        };
+        self.shared.inventory().relabel_peer(
+            &first.endpoint_id,
+            server_side,
+            old_label,
+            local.label(),
+        );
+
         // The first view is usually still pending, since both views of a
         // call arrive within a few milliseconds.
-        if let Some(pending) = self.pending.iter_mut().rev().find(|t| t.id == id) {
-            let end = if server_side {
-                &mut pending.server
+        if let Some(pending) = self.pending.iter_mut().rev().find(|t| t.id == first.id) {
+            if server_side {
+                pending.server = local;
             } else {
-                &mut pending.client
-            };
-            let old_label = end.label();
-            *end = local;
-            let new_label = end.label();
-            self.shared.inventory().relabel_peer(
-                &pending.endpoint_id,
-                server_side,
-                &old_label,
-                new_label,
-            );
+                pending.client = local;
+            }
             return;
         }
         let end = if server_side {
@@ -402,7 +422,7 @@ impl Pipeline {
         } else {
             End::Client
         };
-        if let Err(error) = self.shared.store.put_end(id, end, &local) {
+        if let Err(error) = self.shared.store.put_end(first.id, end, &local) {
             self.store_failed(&error);
         }
     }
