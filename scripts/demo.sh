@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The ztapi demo: ztapid on live traffic. nginx terminates TLS (HTTP/1.1 and
-# HTTP/2) with a self-signed certificate in front of a small local JSON API;
-# curl, nghttp and a Python client make a realistic mix of calls; then the
-# ztapi CLI shows the endpoint inventory, recent transactions, the call
-# graph and the daemon's status.
+# HTTP/2) with a self-signed certificate in front of a small local JSON API.
+# curl, nghttp and a Python client make a realistic mix of calls. Then the
+# ztapi CLI shows the endpoint inventory, recent transactions, the endpoints
+# that carried card numbers, the call graph and the daemon's status.
 # Everything listens on 127.0.0.1 and is stopped and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -111,7 +111,7 @@ struct ExchangeIdentity {
     ordinal: u64,
 }
 
-/// What the second view of a call needs from the first: the stored
+/// The first view of a call, as its second view needs it: the stored
 /// transaction and how the inventory counted its two ends.
 struct FirstView {
     id: u64,
