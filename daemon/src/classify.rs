@@ -60,13 +60,13 @@ pub use self::registry::DataTypeInfo;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ScanInput<'a> {
     /// Request header fields as (name, value).
-    pub request_headers: &'a [(String, Vec<u8>)],
+    pub request_headers: &'a [(&'a str, &'a [u8])],
     /// The query string without the `?`.
     pub query: Option<&'a str>,
     pub request_content_type: Option<&'a str>,
     /// The request body after content decoding.
     pub request_body: &'a [u8],
-    pub response_headers: &'a [(String, Vec<u8>)],
+    pub response_headers: &'a [(&'a str, &'a [u8])],
     pub response_content_type: Option<&'a str>,
     /// The response body after content decoding.
     pub response_body: &'a [u8],
@@ -241,7 +241,7 @@ impl Classifier {
 
     fn scan_headers(
         &self,
-        headers: &[(String, Vec<u8>)],
+        headers: &[(&str, &[u8])],
         budget: &mut Budget,
         sink: &mut FindingSink<'_>,
     ) {

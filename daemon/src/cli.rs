@@ -69,9 +69,9 @@ pub enum Command {
         #[arg(long)]
         dot: bool,
     },
-    /// TLS connections on the wire with their server name and whether a
-    /// hooked library showed their plaintext (those without are what ztapi
-    /// cannot see into), and recently closed connections with their
+    /// TLS connections on the wire with their server name, and whether a
+    /// hooked library showed their plaintext. Those without are what ztapi
+    /// cannot see into. Also recently closed connections with their
     /// lifecycle (end A is the server when it is known).
     Connections,
     /// Recent API transactions, newest first.

@@ -98,7 +98,7 @@ impl BodyCaptureRule {
     }
 }
 
-/// What the stage counts, published with the pipeline counters.
+/// Counters of the stage, published with the pipeline counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassificationCounters {
     pub transactions_scanned: u64,
@@ -248,10 +248,11 @@ fn withhold(headers: &mut [StoredHeader], name: &str) {
     }
 }
 
-fn scan_headers(headers: &[Header]) -> Vec<(String, Vec<u8>)> {
+/// Borrows the headers as the classifier reads them, without copying them.
+fn scan_headers(headers: &[Header]) -> Vec<(&str, &[u8])> {
     headers
         .iter()
-        .map(|header| (header.name.clone(), header.value.clone()))
+        .map(|header| (header.name.as_str(), header.value.as_slice()))
         .collect()
 }
 

@@ -12,10 +12,10 @@
 //! - `meta`: the end of the reserved id block, the transaction count and the
 //!   inventory snapshot.
 //!
-//! The write path is built for the capture thread: ids come from memory in
-//! blocks reserved on disk ([`ID_BLOCK`] at a time), and new transactions
-//! are written a batch per sled value, because sled rewrites a tree node
-//! for every key it inserts. Retention removes whole segments.
+//! The write path is built for the capture thread. Ids come from memory in
+//! blocks reserved on disk ([`ID_BLOCK`] at a time). New transactions are
+//! written a batch per sled value, because sled rewrites a tree node for
+//! every key it inserts. Retention removes whole segments.
 //!
 //! Transactions arrive here already redacted: credential header values and
 //! classified values are withheld before a `Transaction` is built, so
@@ -200,9 +200,8 @@ impl Store {
         };
         let key = first.id.to_be_bytes();
         let encoded = segment::encode(batch)?;
-        let parsed = Segment::parse(&encoded)?;
         let mut index = sled::Batch::default();
-        for endpoint in &parsed.header.endpoints {
+        for endpoint in segment::endpoints(batch) {
             index.insert(index_key(endpoint, first.id), &[]);
         }
         self.segments.insert(key, encoded.as_slice())?;
@@ -227,10 +226,10 @@ impl Store {
                 let encoded = segment::encode(&all)?;
                 let old_endpoints = segment.header.endpoints.clone();
                 let first_id = decode_u64(&key);
-                for endpoint in Segment::parse(&encoded)?.header.endpoints {
-                    if !old_endpoints.contains(&endpoint) {
+                for endpoint in segment::endpoints(&all) {
+                    if !old_endpoints.iter().any(|old| old == endpoint) {
                         self.segment_index
-                            .insert(index_key(&endpoint, first_id), &[])?;
+                            .insert(index_key(endpoint, first_id), &[])?;
                     }
                 }
                 self.segments.insert(key, encoded)?;
@@ -272,7 +271,7 @@ impl Store {
         Ok(Some(transaction))
     }
 
-    /// The segment whose first id is the greatest at or below `id`.
+    /// Returns the segment whose first id is the greatest at or below `id`.
     fn segment_of(&self, id: u64) -> anyhow::Result<Option<(sled::IVec, sled::IVec)>> {
         Ok(self
             .segments

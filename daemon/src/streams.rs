@@ -572,11 +572,11 @@ fn looks_like_http2_frame(data: &[u8]) -> bool {
     }
 }
 
-/// Whether `data` starts with the server connection preface (RFC 9113
-/// section 3.4): a SETTINGS frame without the ACK flag on stream 0, whose
-/// length is a whole number of 6-byte settings. Mid-connection, a SETTINGS
-/// frame arriving first is rare; if it happens, the client side's preface
-/// check fails and the reader resynchronises.
+/// Returns whether `data` starts with the server connection preface (RFC
+/// 9113 section 3.4): a SETTINGS frame without the ACK flag on stream 0,
+/// whose length is a whole number of 6-byte settings. Mid-connection, a
+/// SETTINGS frame arriving first is rare. If it happens, the client side's
+/// preface check fails and the reader resynchronises.
 fn is_server_preface(data: &[u8]) -> bool {
     if data.len() < 9 {
         return false;

@@ -141,7 +141,7 @@ pub struct CapturedBody {
     /// The decoded body up to the capture cap, masked, as UTF-8 with
     /// invalid bytes replaced.
     pub text: String,
-    /// Decoded body bytes in all, of which `text` holds at most the cap.
+    /// Decoded body bytes in all, of which `text` contains at most the cap.
     pub size: u64,
     /// The body was longer than the cap, or was not captured whole.
     pub truncated: bool,

@@ -1211,7 +1211,7 @@ fn suite() -> Vec<Sample> {
 
 /// Returns the types the classifier reports for one sample.
 fn reported_types(classifier: &Classifier, input: &Input) -> BTreeSet<String> {
-    let headers: Vec<(String, Vec<u8>)>;
+    let headers: Vec<(&str, &[u8])>;
     let mut scan = ScanInput::default();
     match input {
         Input::Json(body) => {
@@ -1227,7 +1227,7 @@ fn reported_types(classifier: &Classifier, input: &Input) -> BTreeSet<String> {
             scan.request_body = body.as_bytes();
         }
         Input::Header(name, value) => {
-            headers = vec![((*name).to_string(), value.clone().into_bytes())];
+            headers = vec![(*name, value.as_bytes())];
             scan.request_headers = &headers;
         }
         Input::Query(query) => scan.query = Some(query),

@@ -82,7 +82,8 @@ fn part_order(part: Part) -> u8 {
     }
 }
 
-/// Whether an endpoint with these data types matches the `--data` filter: a compliance set (`pci`, `gdpr`, `hipaa`, `ccpa`) or a data
+/// Returns whether an endpoint with these data types matches the `--data`
+/// filter: a compliance set (`pci`, `gdpr`, `hipaa`, `ccpa`) or a data
 /// type name.
 pub fn matches(seen: &[DataTypeSeen], filter: &DataFilter) -> bool {
     seen.iter().any(|entry| match filter {
@@ -91,7 +92,7 @@ pub fn matches(seen: &[DataTypeSeen], filter: &DataFilter) -> bool {
     })
 }
 
-/// What `ztapi endpoints --data` selects by.
+/// Selector of `ztapi endpoints --data`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataFilter {
     Compliance(Compliance),

@@ -39,14 +39,21 @@ pub struct Segment<'a> {
     data: &'a [u8],
 }
 
-/// Encodes `transactions`, which must be sorted by id.
-pub fn encode(transactions: &[Transaction]) -> anyhow::Result<Vec<u8>> {
+/// Returns the distinct endpoint ids of `transactions`, sorted, as the
+/// segment header lists them.
+pub fn endpoints(transactions: &[Transaction]) -> Vec<&str> {
     let mut endpoints: Vec<&str> = transactions
         .iter()
         .map(|transaction| transaction.endpoint_id.as_str())
         .collect();
     endpoints.sort_unstable();
     endpoints.dedup();
+    endpoints
+}
+
+/// Encodes `transactions`, which must be sorted by id.
+pub fn encode(transactions: &[Transaction]) -> anyhow::Result<Vec<u8>> {
+    let endpoints = endpoints(transactions);
 
     let mut data = Vec::with_capacity(transactions.len() * 1024);
     let mut directory = Vec::with_capacity(transactions.len() * 16);

@@ -581,7 +581,7 @@ fn authorization_header_mapping() {
         ),
     ];
     for (value, expected) in cases {
-        let headers = vec![("Authorization".to_string(), value.clone().into_bytes())];
+        let headers = vec![("Authorization", value.as_bytes())];
         let result = classifier.scan(&ScanInput {
             request_headers: &headers,
             ..ScanInput::default()
@@ -593,10 +593,8 @@ fn authorization_header_mapping() {
 #[test]
 fn cookie_mapping() {
     let classifier = classifier();
-    let headers = vec![(
-        "Cookie".to_string(),
-        format!("theme=dark; JSESSIONID=A1B2C3D4E5F6A7B8; id_token={JWT}").into_bytes(),
-    )];
+    let cookie = format!("theme=dark; JSESSIONID=A1B2C3D4E5F6A7B8; id_token={JWT}");
+    let headers = vec![("Cookie", cookie.as_bytes())];
     let result = classifier.scan(&ScanInput {
         request_headers: &headers,
         ..ScanInput::default()
@@ -612,12 +610,9 @@ fn cookie_mapping() {
 fn metadata_headers_skipped() {
     let classifier = classifier();
     let headers = vec![
-        ("Host".to_string(), b"192.0.2.10:8080".to_vec()),
-        (
-            "User-Agent".to_string(),
-            b"client/1.2.3.4 (+1 415 555 0132)".to_vec(),
-        ),
-        ("X-Forwarded-For".to_string(), b"198.51.100.23".to_vec()),
+        ("Host", &b"192.0.2.10:8080"[..]),
+        ("User-Agent", &b"client/1.2.3.4 (+1 415 555 0132)"[..]),
+        ("X-Forwarded-For", &b"198.51.100.23"[..]),
     ];
     let result = classifier.scan(&ScanInput {
         request_headers: &headers,

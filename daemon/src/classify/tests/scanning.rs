@@ -10,7 +10,7 @@ fn with_budget(bytes: usize) -> Classifier {
 #[test]
 fn budget_counts_all_input() {
     let classifier = classifier();
-    let headers = vec![("X-Note".to_string(), b"hello".to_vec())];
+    let headers = vec![("X-Note", &b"hello"[..])];
     let result = classifier.scan(&ScanInput {
         request_headers: &headers,
         query: Some("a=1"),
@@ -49,7 +49,7 @@ fn budget_stops_scan() {
 #[test]
 fn budget_order_headers_first() {
     let classifier = with_budget(10);
-    let headers = vec![("X-Contact".to_string(), b"a@example.com".to_vec())];
+    let headers = vec![("X-Contact", &b"a@example.com"[..])];
     let result = classifier.scan(&ScanInput {
         request_headers: &headers,
         request_content_type: Some("text/plain"),
