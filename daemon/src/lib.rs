@@ -23,3 +23,11 @@ pub mod store;
 pub mod streams;
 pub mod transaction;
 pub mod workload;
+
+/// mimalloc instead of glibc's allocator: the pipeline allocates and frees
+/// many short-lived buffers per transaction, and glibc spent about a
+/// quarter of the pipeline benchmark's time in `malloc` and `free` (with
+/// `malloc_consolidate` among the top symbols). Declared here so that the
+/// daemon, the benchmarks and the tests measure the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

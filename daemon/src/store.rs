@@ -1,26 +1,29 @@
-//! Persistent storage in sled: transactions with retention, and the
-//! inventory snapshot that survives restarts.
+//! Persistent storage: transactions with retention, and the inventory
+//! snapshot that survives restarts.
 //!
-//! Trees:
-//! - `segments`: big-endian id of a segment's first transaction -> the
-//!   segment (see [`segment`]), the transactions of one batch write. Ids
-//!   grow with time, so the oldest segments come first in key order.
+//! Transactions are written a batch at a time as segments (see [`segment`])
+//! appended to files of the segment log (see [`log`]). sled holds the index:
+//! - `segment_table`: big-endian id of a segment's first transaction -> its
+//!   [`Location`] in the log and a copy of its header. Ids grow with time,
+//!   so the oldest segments come first in key order.
 //! - `segment_index`: endpoint id, a zero byte and the big-endian segment
 //!   key -> empty, to list one endpoint's transactions without a full scan.
 //! - `ends`: transaction id and end -> the process at that end, seen from
 //!   the other end of the connection after the transaction was written.
-//! - `meta`: the end of the reserved id block, the transaction count and the
-//!   inventory snapshot.
+//! - `meta`: the end of the reserved id block and the inventory snapshot.
 //!
 //! The write path is built for the capture thread. Ids come from memory in
-//! blocks reserved on disk ([`ID_BLOCK`] at a time). New transactions are
-//! written a batch per sled value, because sled rewrites a tree node for
-//! every key it inserts. Retention removes whole segments.
+//! blocks reserved on disk ([`ID_BLOCK`] at a time). A batch costs one file
+//! append and a few small sled inserts: sled rewrites a tree node for every
+//! key it inserts and keeps memory in proportion to what it holds, so the
+//! transactions themselves stay out of it. Retention removes whole segments
+//! from the index and then the files none of them is left in.
 //!
 //! Transactions arrive here already redacted: credential header values and
 //! classified values are withheld before a `Transaction` is built, so
 //! nothing secret reaches disk.
 
+mod log;
 mod segment;
 
 use std::{
@@ -34,22 +37,25 @@ use std::{
 use anyhow::Context as _;
 use tracing::info;
 
-use self::segment::Segment;
+use self::{
+    log::{Location, SegmentLog, LOCATION_BYTES},
+    segment::{Segment, SegmentHeader},
+};
 use crate::transaction::{Peer, Transaction};
 
 const NEXT_ID_KEY: &[u8] = b"next_transaction_id";
-const COUNT_KEY: &[u8] = b"transaction_count";
 const INVENTORY_KEY: &[u8] = b"inventory";
 
-/// Tree of the format before segments, one value per transaction. It is
-/// dropped at open, because its transactions are not read any more.
-const LEGACY_TREES: [&str; 2] = ["transactions", "by_endpoint"];
+/// The count kept in `meta` before the segment table made it cheap to
+/// compute at open; removed when found.
+const LEGACY_COUNT_KEY: &[u8] = b"transaction_count";
 
-/// Size a segment is cut at, in estimated bytes of JSON, so one batch of
-/// transactions with large findings cannot make an unbounded sled value.
-/// Segments over 128 KiB are written to files of their own by sled, which
-/// measured cheaper per transaction than more, smaller segments, because
-/// sled copies a tree node on every insert.
+/// Trees of earlier formats: one value per transaction, then whole segments
+/// in sled. They are dropped at open, because they are not read any more.
+const LEGACY_TREES: [&str; 3] = ["transactions", "by_endpoint", "segments"];
+
+/// Size a segment is cut at, in estimated bytes of JSON, so that reading
+/// one transaction back never means reading an unbounded piece of a file.
 pub const SEGMENT_BYTES: usize = 512 * 1024;
 
 /// Ids reserved on disk at a time. A restart skips what was left of the
@@ -67,7 +73,9 @@ pub struct Retention {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    segments: sled::Tree,
+    log: Arc<SegmentLog>,
+    /// First id of a segment -> its location and header.
+    segment_table: sled::Tree,
     segment_index: sled::Tree,
     /// Ends of stored transactions seen later: id and [`End`] -> peer JSON.
     ends: sled::Tree,
@@ -125,23 +133,25 @@ impl Store {
                 info!(tree = name, "dropped transactions stored in the old format");
             }
         }
-        let segments = db.open_tree("segments")?;
+        let segment_table = db.open_tree("segment_table")?;
         let meta = db.open_tree("meta")?;
+        meta.remove(LEGACY_COUNT_KEY)?;
+        let log = SegmentLog::open(&dir.join("segments"))?;
 
         // The reserved end on disk is past every id handed out before.
         let reserved = meta.get(NEXT_ID_KEY)?.map_or(1, |bytes| decode_u64(&bytes));
-        let after_last = match segments.last()? {
-            Some((_, bytes)) => Segment::parse(&bytes)?.ids().next_back().unwrap_or(0) + 1,
+        let after_last = match segment_table.last()? {
+            Some((key, bytes)) => {
+                decode_u64(&key) + u64::from(TableEntry::parse(&bytes)?.header.count)
+            }
             None => 1,
         };
         let next = reserved.max(after_last);
-        let count = match meta.get(COUNT_KEY)? {
-            Some(bytes) => decode_u64(&bytes),
-            None => count_segments(&segments)?,
-        };
+        let count = count_transactions(&segment_table)?;
 
         Ok(Self {
-            segments,
+            log: Arc::new(log),
+            segment_table,
             segment_index: db.open_tree("segment_index")?,
             ends: db.open_tree("ends")?,
             meta,
@@ -198,50 +208,34 @@ impl Store {
         let Some(first) = batch.first() else {
             return Ok(());
         };
-        let key = first.id.to_be_bytes();
-        let encoded = segment::encode(batch)?;
+        let (header, encoded) = segment::encode(batch)?;
+        let location = self.log.append(first.id, &encoded)?;
+
+        // The segment is listed only once its bytes are in the file, so a
+        // reader never finds an entry that points past the end.
         let mut index = sled::Batch::default();
-        for endpoint in segment::endpoints(batch) {
+        for endpoint in &header.endpoints {
             index.insert(index_key(endpoint, first.id), &[]);
         }
-        self.segments.insert(key, encoded.as_slice())?;
         self.segment_index.apply_batch(index)?;
-
-        let count =
-            self.count.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
-        self.meta.insert(COUNT_KEY, &count.to_be_bytes())?;
+        let entry = TableEntry { location, header };
+        self.segment_table
+            .insert(first.id.to_be_bytes(), entry.to_bytes())?;
+        self.count.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Writes a transaction, replacing a stored one with the same id, or as
-    /// a segment of its own when there is none.
-    pub fn put_transaction(&self, transaction: &Transaction) -> anyhow::Result<()> {
-        if let Some((key, bytes)) = self.segment_of(transaction.id)? {
-            let segment = Segment::parse(&bytes)?;
-            if segment.get(transaction.id)?.is_some() {
-                let mut all = segment.all()?;
-                for stored in all.iter_mut().filter(|stored| stored.id == transaction.id) {
-                    stored.clone_from(transaction);
-                }
-                let encoded = segment::encode(&all)?;
-                let old_endpoints = segment.header.endpoints.clone();
-                let first_id = decode_u64(&key);
-                for endpoint in segment::endpoints(&all) {
-                    if !old_endpoints.iter().any(|old| old == endpoint) {
-                        self.segment_index
-                            .insert(index_key(endpoint, first_id), &[])?;
-                    }
-                }
-                self.segments.insert(key, encoded)?;
-                return Ok(());
-            }
-        }
-        self.put_new_transactions(std::slice::from_ref(transaction))
-    }
-
     pub fn transaction(&self, id: u64) -> anyhow::Result<Option<Transaction>> {
-        match self.segment_of(id)? {
-            Some((_, bytes)) => self.with_ends(Segment::parse(&bytes)?.get(id)?),
+        let Some((_, entry)) = self
+            .segment_table
+            .range(..=id.to_be_bytes())
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        match self.log.read(TableEntry::parse(&entry)?.location)? {
+            Some(bytes) => self.with_ends(Segment::parse(&bytes)?.get(id)?),
             None => Ok(None),
         }
     }
@@ -271,15 +265,6 @@ impl Store {
         Ok(Some(transaction))
     }
 
-    /// Returns the segment whose first id is the greatest at or below `id`.
-    fn segment_of(&self, id: u64) -> anyhow::Result<Option<(sled::IVec, sled::IVec)>> {
-        Ok(self
-            .segments
-            .range(..=id.to_be_bytes())
-            .next_back()
-            .transpose()?)
-    }
-
     /// The newest transactions first, at most `limit`, optionally of one
     /// endpoint.
     pub fn transactions(
@@ -290,8 +275,12 @@ impl Store {
         let mut found = Vec::new();
         match endpoint {
             None => {
-                for entry in self.segments.iter().rev() {
-                    let (_, bytes) = entry?;
+                for entry in self.segment_table.iter().rev() {
+                    let (_, entry) = entry?;
+                    // Retention may have deleted the file a moment ago.
+                    let Some(bytes) = self.log.read(TableEntry::parse(&entry)?.location)? else {
+                        continue;
+                    };
                     let segment = Segment::parse(&bytes)?;
                     for id in segment.ids().rev() {
                         if found.len() == limit {
@@ -309,7 +298,10 @@ impl Store {
                     let segment_key = &key[prefix.len()..];
                     // The index can outlive a segment that retention
                     // removed a moment ago.
-                    let Some(bytes) = self.segments.get(segment_key)? else {
+                    let Some(entry) = self.segment_table.get(segment_key)? else {
+                        continue;
+                    };
+                    let Some(bytes) = self.log.read(TableEntry::parse(&entry)?.location)? else {
                         continue;
                     };
                     let segment = Segment::parse(&bytes)?;
@@ -341,27 +333,21 @@ impl Store {
     /// Deletes transactions past the age or count limit; returns how many.
     /// Whole segments go: the oldest while the rest still hold at least the
     /// count limit, so up to one segment more than the limit is kept, then
-    /// those whose every transaction started before the age limit.
+    /// those whose every transaction started before the age limit. Then the
+    /// files that no listed segment lies in are deleted.
     pub fn enforce_retention(&self, now_ms: u64) -> anyhow::Result<u64> {
         let mut removed = 0;
         let oldest_kept_ms = now_ms.saturating_sub(self.retention.max_age_ms);
-        while let Some((key, bytes)) = self.segments.first()? {
-            let parsed = Segment::parse(&bytes);
-            if let Ok(segment) = &parsed {
-                for id in segment.ids() {
-                    self.ends.remove(end_key(id, End::Client))?;
-                    self.ends.remove(end_key(id, End::Server))?;
-                }
-            }
-            let header = parsed.map(|segment| segment.header);
+        while let Some((key, bytes)) = self.segment_table.first()? {
+            let first_id = decode_u64(&key);
             let count = self.count.load(Ordering::Relaxed);
-            let (in_segment, too_old, endpoints) = match header {
-                Ok(header) => (
-                    header.count as u64,
-                    header.latest_start_ms < oldest_kept_ms,
-                    header.endpoints,
+            let (in_segment, too_old, endpoints) = match TableEntry::parse(&bytes) {
+                Ok(entry) => (
+                    u64::from(entry.header.count),
+                    entry.header.latest_start_ms < oldest_kept_ms,
+                    entry.header.endpoints,
                 ),
-                // An unreadable segment is dropped rather than kept forever.
+                // An unreadable entry is dropped rather than kept forever.
                 Err(_) => (0, true, Vec::new()),
             };
             let over_count = count.saturating_sub(in_segment) >= self.retention.max_transactions
@@ -369,37 +355,72 @@ impl Store {
             if !over_count && !too_old {
                 break;
             }
-            self.segments.remove(&key)?;
-            let first_id = decode_u64(&key);
+
+            self.segment_table.remove(&key)?;
             for endpoint in endpoints {
                 self.segment_index.remove(index_key(&endpoint, first_id))?;
             }
-            let left = count.saturating_sub(in_segment);
-            self.count.store(left, Ordering::Relaxed);
-            self.meta.insert(COUNT_KEY, &left.to_be_bytes())?;
+            // Late ends are rare, so a range scan finds the few there are
+            // instead of two removals per transaction.
+            let end_of_segment = first_id.saturating_add(in_segment.max(1));
+            let range = end_key(first_id, End::Client)..end_key(end_of_segment, End::Client);
+            for entry in self.ends.range(range) {
+                let (end, _) = entry?;
+                self.ends.remove(end)?;
+            }
+            self.count
+                .store(count.saturating_sub(in_segment), Ordering::Relaxed);
             removed += in_segment;
         }
+
+        let first_kept = match self.segment_table.first()? {
+            Some((_, bytes)) => TableEntry::parse(&bytes)?.location.file,
+            None => u64::MAX,
+        };
+        self.log.remove_files_before(first_kept)?;
         Ok(removed)
     }
 
     /// Writes everything to disk.
     pub fn flush(&self) -> anyhow::Result<()> {
+        self.log.sync()?;
         self.db.flush()?;
         Ok(())
     }
 
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db.size_on_disk().unwrap_or(0) + self.log.size_on_disk()
     }
 }
 
-/// Counts the transactions of every segment, for a database written before
-/// the count was kept.
-fn count_segments(segments: &sled::Tree) -> anyhow::Result<u64> {
+/// A segment's value in the `segment_table` tree: its location in the log,
+/// then its header as the segment itself begins with it.
+struct TableEntry {
+    location: Location,
+    header: SegmentHeader,
+}
+
+impl TableEntry {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(LOCATION_BYTES + 16 + self.header.endpoints.len() * 17);
+        bytes.extend_from_slice(&self.location.to_bytes());
+        self.header.write(&mut bytes);
+        bytes
+    }
+
+    fn parse(bytes: &[u8]) -> anyhow::Result<Self> {
+        let location = Location::parse(bytes)?;
+        let (header, _) = SegmentHeader::read(&bytes[LOCATION_BYTES..])?;
+        Ok(Self { location, header })
+    }
+}
+
+/// Counts the transactions of every listed segment, from the table alone.
+fn count_transactions(segment_table: &sled::Tree) -> anyhow::Result<u64> {
     let mut count = 0;
-    for entry in segments.iter() {
+    for entry in segment_table.iter() {
         let (_, bytes) = entry?;
-        count += Segment::parse(&bytes)?.header.count as u64;
+        count += u64::from(TableEntry::parse(&bytes)?.header.count);
     }
     Ok(count)
 }

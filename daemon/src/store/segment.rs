@@ -1,11 +1,12 @@
-//! The on-disk form of a segment: the transactions of one batch write in a
-//! single sled value, with a directory so that one transaction can be
-//! decoded without the others.
+//! The on-disk form of a segment: the transactions of one batch write,
+//! appended to the segment log as one piece, with a directory so that one
+//! transaction can be decoded without the others.
 //!
 //! Layout, integers big-endian:
-//! - `u32` transaction count, `u64` latest start time (Unix ms);
-//! - `u16` endpoint count, then per endpoint a `u8` length and its id, so
-//!   retention can remove the segment's index entries without decoding it;
+//! - the header: `u32` transaction count, `u64` latest start time (Unix
+//!   ms), `u16` endpoint count, then per endpoint a `u8` length and its id.
+//!   sled keeps a copy of it beside the segment's location, so retention
+//!   and listings by endpoint need not read the segment;
 //! - per transaction: `u64` id, `u32` offset and `u32` length of its JSON
 //!   in the data that follows, and `u16` the index of its endpoint;
 //! - the JSON of every transaction, in id order.
@@ -51,8 +52,33 @@ pub fn endpoints(transactions: &[Transaction]) -> Vec<&str> {
     endpoints
 }
 
-/// Encodes `transactions`, which must be sorted by id.
-pub fn encode(transactions: &[Transaction]) -> anyhow::Result<Vec<u8>> {
+impl SegmentHeader {
+    /// Appends the encoded header to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.count.to_be_bytes());
+        out.extend_from_slice(&self.latest_start_ms.to_be_bytes());
+        out.extend_from_slice(&(self.endpoints.len() as u16).to_be_bytes());
+        for endpoint in &self.endpoints {
+            // Endpoint ids are 16 hex digits; a longer one cannot come from
+            // the inventory, so it is cut rather than allowed to break the
+            // format.
+            let bytes = &endpoint.as_bytes()[..endpoint.len().min(255)];
+            out.push(bytes.len() as u8);
+            out.extend_from_slice(bytes);
+        }
+    }
+
+    /// Reads a header from the start of `bytes`; returns it and its length.
+    pub fn read(bytes: &[u8]) -> anyhow::Result<(Self, usize)> {
+        let mut reader = Reader { bytes, position: 0 };
+        let header = reader.header()?;
+        Ok((header, reader.position))
+    }
+}
+
+/// Encodes `transactions`, which must be sorted by id; returns the header
+/// and the whole segment.
+pub fn encode(transactions: &[Transaction]) -> anyhow::Result<(SegmentHeader, Vec<u8>)> {
     let endpoints = endpoints(transactions);
 
     let mut data = Vec::with_capacity(transactions.len() * 1024);
@@ -74,37 +100,27 @@ pub fn encode(transactions: &[Transaction]) -> anyhow::Result<Vec<u8>> {
         .map(|transaction| transaction.started_at_ms)
         .max()
         .unwrap_or(0);
-    let mut out = Vec::with_capacity(16 + endpoints.len() * 17 + directory.len() + data.len());
-    out.extend_from_slice(&(transactions.len() as u32).to_be_bytes());
-    out.extend_from_slice(&latest_start_ms.to_be_bytes());
-    out.extend_from_slice(&(endpoints.len() as u16).to_be_bytes());
-    for endpoint in endpoints {
-        // Endpoint ids are 16 hex digits; a longer one cannot come from the
-        // inventory, so it is cut rather than allowed to break the format.
-        let bytes = &endpoint.as_bytes()[..endpoint.len().min(255)];
-        out.push(bytes.len() as u8);
-        out.extend_from_slice(bytes);
-    }
+    let header = SegmentHeader {
+        count: transactions.len() as u32,
+        latest_start_ms,
+        endpoints: endpoints.into_iter().map(str::to_owned).collect(),
+    };
+    let mut out =
+        Vec::with_capacity(16 + header.endpoints.len() * 17 + directory.len() + data.len());
+    header.write(&mut out);
     out.extend_from_slice(&directory);
     out.extend_from_slice(&data);
-    Ok(out)
+    Ok((header, out))
 }
 
 impl<'a> Segment<'a> {
     /// Reads the header and directory of an encoded segment.
     pub fn parse(bytes: &'a [u8]) -> anyhow::Result<Self> {
         let mut reader = Reader { bytes, position: 0 };
-        let count = reader.u32()?;
-        let latest_start_ms = reader.u64()?;
-        let endpoint_count = reader.u16()?;
-        let mut endpoints = Vec::with_capacity(endpoint_count as usize);
-        for _ in 0..endpoint_count {
-            let length = reader.take(1)?[0] as usize;
-            endpoints.push(String::from_utf8_lossy(reader.take(length)?).into_owned());
-        }
+        let header = reader.header()?;
 
-        let mut entries = Vec::with_capacity(count as usize);
-        for _ in 0..count {
+        let mut entries = Vec::with_capacity(header.count as usize);
+        for _ in 0..header.count {
             entries.push(Entry {
                 id: reader.u64()?,
                 offset: reader.u32()? as usize,
@@ -125,11 +141,7 @@ impl<'a> Segment<'a> {
             );
         }
         Ok(Self {
-            header: SegmentHeader {
-                count,
-                latest_start_ms,
-                endpoints,
-            },
+            header,
             entries,
             data,
         })
@@ -163,15 +175,6 @@ impl<'a> Segment<'a> {
             .with_context(|| format!("transaction {id} in the store is not valid JSON"))?;
         Ok(Some(transaction))
     }
-
-    /// Decodes every transaction of the segment, in id order.
-    pub fn all(&self) -> anyhow::Result<Vec<Transaction>> {
-        let mut transactions = Vec::with_capacity(self.entries.len());
-        for id in self.ids() {
-            transactions.extend(self.get(id)?);
-        }
-        Ok(transactions)
-    }
 }
 
 /// A cursor over an encoded segment that fails on truncation.
@@ -181,6 +184,22 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    fn header(&mut self) -> anyhow::Result<SegmentHeader> {
+        let count = self.u32()?;
+        let latest_start_ms = self.u64()?;
+        let endpoint_count = self.u16()?;
+        let mut endpoints = Vec::with_capacity(endpoint_count as usize);
+        for _ in 0..endpoint_count {
+            let length = self.take(1)?[0] as usize;
+            endpoints.push(String::from_utf8_lossy(self.take(length)?).into_owned());
+        }
+        Ok(SegmentHeader {
+            count,
+            latest_start_ms,
+            endpoints,
+        })
+    }
+
     fn take(&mut self, length: usize) -> anyhow::Result<&'a [u8]> {
         let end = self.position + length;
         if end > self.bytes.len() {

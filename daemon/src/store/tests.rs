@@ -68,7 +68,7 @@ fn transactions_listed_newest_first_and_by_endpoint() {
     for id in 1..=5 {
         let endpoint = if id % 2 == 0 { "even" } else { "odd" };
         store
-            .put_transaction(&transaction(id, endpoint, 1000 + id))
+            .put_new_transactions(&[transaction(id, endpoint, 1000 + id)])
             .unwrap();
     }
 
@@ -105,7 +105,7 @@ fn retention_removes_oldest_by_count_and_age() {
     let (store, dir) = temporary_store("retention", retention);
     for id in 1..=6 {
         store
-            .put_transaction(&transaction(id, "e", id * 1000))
+            .put_new_transactions(&[transaction(id, "e", id * 1000)])
             .unwrap();
     }
 
@@ -133,10 +133,6 @@ fn batch_written_and_counted() {
     let (store, dir) = temporary_store("batch", KEEP_ALL);
     let batch: Vec<Transaction> = (1..=4).map(|id| transaction(id, "e", id)).collect();
     store.put_new_transactions(&batch).unwrap();
-    assert_eq!(store.transaction_count(), 4);
-
-    // Replacing a stored transaction does not count it twice.
-    store.put_transaction(&transaction(2, "e", 2)).unwrap();
     assert_eq!(store.transaction_count(), 4);
     let listed: Vec<u64> = store
         .transactions(10, Some("e"))
@@ -212,7 +208,7 @@ fn retention_keeps_count_limit_with_large_segments() {
 #[test]
 fn truncated_segment_rejected() {
     let batch = vec![transaction(1, "e", 1), transaction(2, "e", 2)];
-    let encoded = segment::encode(&batch).unwrap();
+    let (_, encoded) = segment::encode(&batch).unwrap();
     assert!(segment::Segment::parse(&encoded).is_ok());
     for cut in [3, 20, encoded.len() - 1] {
         assert!(
@@ -245,5 +241,116 @@ fn late_end_applied_on_read() {
         Peer::default(),
         "only transaction 7 has it"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Segment files in the data directory, by name.
+fn segment_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn segments_live_in_private_files_and_survive_reopen() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (store, dir) = temporary_store("files", KEEP_ALL);
+    let batch: Vec<Transaction> = (1..=3).map(|id| transaction(id, "e", id)).collect();
+    store.put_new_transactions(&batch).unwrap();
+    store.flush().unwrap();
+
+    let files = segment_files(&dir);
+    assert_eq!(files, vec![format!("{:020}.seg", 1)]);
+    let path = dir.join("segments").join(&files[0]);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "segment files are readable by the daemon only");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        bytes.windows(9).any(|window| window == b"/items/2\""),
+        "the transactions are in the file, not in sled"
+    );
+    drop(store);
+
+    let reopened = Store::open(&dir, KEEP_ALL).unwrap();
+    assert_eq!(
+        reopened.transaction(2).unwrap().map(|t| t.path),
+        Some("/items/2".to_owned())
+    );
+    reopened
+        .put_new_transactions(&[transaction(10, "e", 10)])
+        .unwrap();
+    assert_eq!(
+        segment_files(&dir).len(),
+        2,
+        "a reopened store appends to a new file"
+    );
+    let listed: Vec<u64> = reopened
+        .transactions(10, None)
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, vec![10, 3, 2, 1]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn retention_deletes_files_no_segment_is_left_in() {
+    let retention = Retention {
+        max_age_ms: u64::MAX,
+        max_transactions: 2,
+    };
+    let (store, dir) = temporary_store("file-retention", retention);
+    store
+        .put_new_transactions(&[transaction(1, "e", 1), transaction(2, "e", 2)])
+        .unwrap();
+    drop(store);
+    let store = Store::open(&dir, retention).unwrap();
+    store
+        .put_new_transactions(&[transaction(3, "e", 3), transaction(4, "e", 4)])
+        .unwrap();
+    assert_eq!(segment_files(&dir).len(), 2);
+
+    assert_eq!(store.enforce_retention(10).unwrap(), 2);
+    assert_eq!(
+        segment_files(&dir),
+        vec![format!("{:020}.seg", 3)],
+        "the first file held only removed segments"
+    );
+    let left: Vec<u64> = store
+        .transactions(10, None)
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(left, vec![4, 3]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn missing_segment_file_skipped_in_listings() {
+    let (store, dir) = temporary_store("missing-file", KEEP_ALL);
+    store
+        .put_new_transactions(&[transaction(1, "e", 1)])
+        .unwrap();
+    drop(store);
+    let store = Store::open(&dir, KEEP_ALL).unwrap();
+    store
+        .put_new_transactions(&[transaction(2, "e", 2)])
+        .unwrap();
+    std::fs::remove_file(dir.join("segments").join(format!("{:020}.seg", 1))).unwrap();
+
+    let listed: Vec<u64> = store
+        .transactions(10, Some("e"))
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, vec![2], "what is still on disk is listed");
+    assert_eq!(store.transaction(1).unwrap(), None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
