@@ -54,7 +54,7 @@ const LEGACY_COUNT_KEY: &[u8] = b"transaction_count";
 /// in sled. They are dropped at open, because they are not read any more.
 const LEGACY_TREES: [&str; 3] = ["transactions", "by_endpoint", "segments"];
 
-/// Size a segment is cut at, in estimated bytes of JSON, so that reading
+/// Size a segment is cut at, in estimated bytes, so that reading
 /// one transaction back never means reading an unbounded piece of a file.
 pub const SEGMENT_BYTES: usize = 512 * 1024;
 
@@ -183,7 +183,7 @@ impl Store {
     }
 
     /// Writes new transactions as segments of at most [`SEGMENT_BYTES`]
-    /// of JSON each. Their ids must be new and increasing, as
+    /// each. Their ids must be new and increasing, as
     /// [`Store::next_transaction_id`] hands them out.
     pub fn put_new_transactions(&self, batch: &[Transaction]) -> anyhow::Result<()> {
         let mut start = 0;

@@ -7,9 +7,13 @@
 //!   ms), `u16` endpoint count, then per endpoint a `u8` length and its id.
 //!   sled keeps a copy of it beside the segment's location, so retention
 //!   and listings by endpoint need not read the segment;
-//! - per transaction: `u64` id, `u32` offset and `u32` length of its JSON
+//! - per transaction: `u64` id, `u32` offset and `u32` length of its
+//!   encoding
 //!   in the data that follows, and `u16` the index of its endpoint;
-//! - the JSON of every transaction, in id order.
+//! - every transaction in MessagePack with named fields, in id order.
+//!   MessagePack writes strings as they are, where JSON spent a fifth of
+//!   the pipeline benchmark escaping them; named fields keep the optional
+//!   fields of [`Transaction`] optional.
 
 use anyhow::{bail, Context as _};
 
@@ -85,7 +89,7 @@ pub fn encode(transactions: &[Transaction]) -> anyhow::Result<(SegmentHeader, Ve
     let mut directory = Vec::with_capacity(transactions.len() * 16);
     for transaction in transactions {
         let offset = data.len();
-        serde_json::to_writer(&mut data, transaction)?;
+        rmp_serde::encode::write_named(&mut data, transaction)?;
         directory.extend_from_slice(&transaction.id.to_be_bytes());
         directory.extend_from_slice(&(offset as u32).to_be_bytes());
         directory.extend_from_slice(&((data.len() - offset) as u32).to_be_bytes());
@@ -171,8 +175,8 @@ impl<'a> Segment<'a> {
             return Ok(None);
         };
         let Entry { offset, length, .. } = self.entries[index];
-        let transaction = serde_json::from_slice(&self.data[offset..offset + length])
-            .with_context(|| format!("transaction {id} in the store is not valid JSON"))?;
+        let transaction = rmp_serde::from_slice(&self.data[offset..offset + length])
+            .with_context(|| format!("transaction {id} in the store cannot be decoded"))?;
         Ok(Some(transaction))
     }
 }

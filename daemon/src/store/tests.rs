@@ -270,7 +270,7 @@ fn segments_live_in_private_files_and_survive_reopen() {
     assert_eq!(mode, 0o600, "segment files are readable by the daemon only");
     let bytes = std::fs::read(&path).unwrap();
     assert!(
-        bytes.windows(9).any(|window| window == b"/items/2\""),
+        bytes.windows(8).any(|window| window == b"/items/2"),
         "the transactions are in the file, not in sled"
     );
     drop(store);
