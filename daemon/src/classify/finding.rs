@@ -285,6 +285,9 @@ const MAX_VALUE_HASHES: usize = 2 * MAX_FINGERPRINTS;
 struct Entry {
     finding: Finding,
     type_id: u16,
+    /// [`SectionRef::hash_with`] of the finding's section, compared before
+    /// the section itself.
+    hash: u64,
     fingerprints: [FingerprintBytes; MAX_FINGERPRINTS],
     fingerprint_count: usize,
     /// [`value_hash`] of each value fingerprinted so far, so a value that
@@ -321,12 +324,18 @@ impl Entry {
     }
 }
 
+/// Findings a [`FindingSet`] searches one by one before it builds its
+/// index. A typical call has a handful, where comparing the hashes in
+/// place costs less than allocating and filling a hash table.
+const INDEX_FROM: usize = 16;
+
 /// Findings aggregated by data type, part and section.
 #[derive(Clone, Default)]
 pub struct FindingSet {
     entries: Vec<Entry>,
-    /// Position of a finding by [`SectionRef::hash_with`]. A hash whose
-    /// finding does not match (a collision) falls back to a linear search.
+    /// Position of a finding by [`SectionRef::hash_with`], once there are
+    /// [`INDEX_FROM`] findings. A hash whose finding does not match (a
+    /// collision) falls back to a linear search.
     index: HashMap<u64, usize, BuildHasherDefault<PrehashedKey>>,
     dropped: u64,
 }
@@ -346,7 +355,8 @@ impl FindingSet {
     ) {
         let hash = section.hash_with(type_id, part);
         let same = |entry: &Entry| {
-            entry.type_id == type_id
+            entry.hash == hash
+                && entry.type_id == type_id
                 && entry.finding.part == part
                 && section.matches(&entry.finding.section)
         };
@@ -363,6 +373,11 @@ impl FindingSet {
                     self.dropped += 1;
                     return;
                 }
+                if self.entries.is_empty() {
+                    // Entries are a few hundred bytes; growing from one at
+                    // a time would copy them again at every doubling.
+                    self.entries.reserve(INDEX_FROM / 2);
+                }
                 self.entries.push(Entry {
                     finding: Finding {
                         data_type: label.name.to_string(),
@@ -374,13 +389,22 @@ impl FindingSet {
                         fingerprints: Vec::new(),
                     },
                     type_id,
+                    hash,
                     fingerprints: [[0; FINGERPRINT_BYTES]; MAX_FINGERPRINTS],
                     fingerprint_count: 0,
                     value_hashes: [0; MAX_VALUE_HASHES],
                     value_hash_count: 0,
                 });
-                self.index.insert(hash, self.entries.len() - 1);
-                self.entries.len() - 1
+                let position = self.entries.len() - 1;
+                if self.entries.len() >= INDEX_FROM {
+                    if self.index.is_empty() {
+                        for (earlier, entry) in self.entries.iter().enumerate() {
+                            self.index.entry(entry.hash).or_insert(earlier);
+                        }
+                    }
+                    self.index.entry(hash).or_insert(position);
+                }
+                position
             }
         };
 

@@ -8,6 +8,11 @@
 //! sensor comes to that floor. ztapid also runs a `sys_enter` tracepoint
 //! and cgroup socket hooks, which (b) does not, so their cost shows in the
 //! ratio too.
+//!
+//! The client and server threads and ztapid share the machine's cores, so
+//! the daemon's user-space work takes time from the calls being timed.
+//! ztapid's CPU time per client call is reported beside the ratio, to show
+//! how much of (c) − (a) is that work rather than the kernel side.
 
 use aya::{
     programs::{uprobe::UProbeScope, UProbe},
@@ -16,11 +21,14 @@ use aya::{
 
 use anyhow::Context as _;
 
+use std::time::Duration;
+
 use super::{
     alternate,
     daemon::Daemon,
     median, progress,
     report::{Figure, Outcome, Target},
+    system::cpu_seconds,
     tls::{self, MappedLibrary},
     Context,
 };
@@ -45,6 +53,26 @@ const VARIANTS: [&str; 3] = ["no probes", "no-op probes", "ztapid"];
 /// The target: ztapid costs at most 1.10 times the bare trap cost.
 const TARGET_RATIO: f64 = 1.10;
 
+/// How long ztapid gets to read the last records of a run before its CPU
+/// time is read.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One timed run: wall time per client call, and for the ztapid variant
+/// the daemon's CPU time per client call (NaN for the others).
+struct Run {
+    call_us: f64,
+    daemon_cpu_us: f64,
+}
+
+impl Run {
+    fn without_daemon(call_us: f64) -> Self {
+        Self {
+            call_us,
+            daemon_cpu_us: f64::NAN,
+        }
+    }
+}
+
 pub fn run(context: &Context) -> anyhow::Result<Outcome> {
     let library = MappedLibrary::find()?;
     progress(format_args!(
@@ -55,31 +83,41 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
     let calls = context.pick(20_000, 200_000);
     let results = alternate(context.rounds, &VARIANTS, |_, variant| {
         let server = tls::Server::start(context.certificate()?)?;
-        let timing = match variant {
-            0 => tls::time_calls(server.address, calls, BURST),
+        let run = match variant {
+            0 => tls::time_calls(server.address, calls, BURST).map(Run::without_daemon),
             1 => {
                 let _probes = NoopProbes::attach(context, &library)?;
-                tls::time_calls(server.address, calls, BURST)
+                tls::time_calls(server.address, calls, BURST).map(Run::without_daemon)
             }
             _ => {
                 let daemon = Daemon::start(context, "capture-cost")?;
                 daemon.wait_hooked(&library.file_id)?;
+                let cpu_before = cpu_seconds(daemon.pid())?;
                 let timing = tls::time_calls(server.address, calls, BURST);
-                let counters = daemon.counters()?;
+                let counters = daemon.wait_drained(DRAIN_TIMEOUT)?;
+                let daemon_cpu = cpu_seconds(daemon.pid())? - cpu_before;
                 daemon.stop()?;
                 if timing.is_ok() && counters.tls_calls == 0 {
                     anyhow::bail!("ztapid captured no TLS call of the client; the figure would measure nothing");
                 }
-                timing
+                timing.map(|call_us| Run {
+                    call_us,
+                    daemon_cpu_us: daemon_cpu * 1e6 / calls as f64,
+                })
             }
         };
         server.join()?;
-        timing
+        run
     })?;
 
-    let plain = median(&results[0]);
-    let trapped = median(&results[1]);
-    let captured = median(&results[2]);
+    let call_times = |variant: usize| -> Vec<f64> {
+        results[variant].iter().map(|run| run.call_us).collect()
+    };
+    let plain = median(&call_times(0));
+    let trapped = median(&call_times(1));
+    let captured = median(&call_times(2));
+    let daemon_cpu: Vec<f64> = results[2].iter().map(|run| run.daemon_cpu_us).collect();
+    let daemon_cpu = median(&daemon_cpu);
     let mut outcome = Outcome::default();
     outcome.push(Figure::new(
         "capture-cost.plain-call",
@@ -114,6 +152,15 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
         )
         .baseline("bare trap cost", trapped - plain)
         .target(Target::ratio_at_most(TARGET_RATIO)),
+    );
+    outcome.push(
+        Figure::new(
+            "capture-cost.daemon-cpu",
+            "ztapid's user-space CPU time per client call, taken from the same cores",
+            "µs/call",
+            daemon_cpu,
+        )
+        .baseline("ztapid's cost per TLS call (c − a)", captured - plain),
     );
     outcome.note(format!(
         "{calls} calls per run in bursts of {BURST}, client and server in one process on 127.0.0.1"

@@ -128,6 +128,23 @@ fn findings_capped() {
 }
 
 #[test]
+fn repeats_aggregated_past_the_index_threshold() {
+    // 40 sections, more than the set searches one by one, each with two
+    // values, so the second value of each is found through the index.
+    let classifier = classifier();
+    let fields: Vec<String> = (0..40)
+        .map(|index| format!("\"f{index}\": [\"a{index}@example.com\", \"b@example.com\"]"))
+        .collect();
+    let body = format!("{{{}}}", fields.join(","));
+    let result = scan_body(&classifier, "application/json", body.as_bytes());
+    assert_eq!(result.findings.len(), 40, "one finding per section");
+    for finding in &result.findings {
+        assert_eq!(finding.count, 2, "both values of {:?}", finding.section);
+        assert_eq!(finding.fingerprints.len(), 2);
+    }
+}
+
+#[test]
 fn request_and_response_separate() {
     let classifier = classifier();
     let result = classifier.scan(&ScanInput {
