@@ -53,7 +53,7 @@ pub use self::finding::{
     Compliance, Finding, Part, Section, Sensitivity, UnknownCompliance, MAX_FINDINGS,
     MAX_FINGERPRINTS,
 };
-pub use self::fingerprint::{FingerprintKeyError, Fingerprinter};
+pub use self::fingerprint::{Fingerprint, FingerprintKeyError, Fingerprinter};
 pub use self::registry::DataTypeInfo;
 
 /// The parts of one HTTP transaction that are scanned.

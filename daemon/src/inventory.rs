@@ -17,7 +17,7 @@ mod learned;
 mod recency;
 mod snapshot;
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -71,14 +71,22 @@ pub fn endpoint_id(key: &EndpointKey) -> String {
 /// the server address): trimmed, lowercased, without `:443` when `encrypted`
 /// or `:80` otherwise, and cut to [`MAX_SERVICE_LEN`] bytes.
 pub fn service_name(host: &str, encrypted: bool) -> String {
-    let host = host.trim().to_lowercase();
+    let host = host.trim();
+    // Hosts are nearly always lowercase already; lowercasing copies.
+    let host: Cow<'_, str> = if host.bytes().any(|byte| {
+        !byte.is_ascii_lowercase() && !byte.is_ascii_digit() && !b".-:[]_".contains(&byte)
+    }) {
+        Cow::Owned(host.to_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    };
     let default_port = if encrypted { ":443" } else { ":80" };
 
     // A colon left in the remainder means `host` was an unbracketed IPv6
     // address such as `fe80::80`, whose last group is not a port.
     let service = match host.strip_suffix(default_port) {
         Some(rest) if !rest.is_empty() && (rest.ends_with(']') || !rest.contains(':')) => rest,
-        _ => host.as_str(),
+        _ => host.as_ref(),
     };
     truncate_to_char_boundary(service, MAX_SERVICE_LEN).to_string()
 }

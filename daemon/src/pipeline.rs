@@ -362,8 +362,8 @@ impl Pipeline {
             let first = FirstView {
                 id,
                 endpoint_id: transaction.endpoint_id.clone(),
-                client_label: transaction.client.label(),
-                server_label: transaction.server.label(),
+                client_label: transaction.client.label().into_owned(),
+                server_label: transaction.server.label().into_owned(),
             };
             self.recent.put(identity, first);
         }
@@ -404,7 +404,7 @@ impl Pipeline {
             &first.endpoint_id,
             server_side,
             old_label,
-            local.label(),
+            local.label().into_owned(),
         );
 
         // The first view is usually still pending, since both views of a

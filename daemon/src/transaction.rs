@@ -4,7 +4,7 @@
 //! Field names here are the single definition used by the store, the JSON
 //! API and the CLI.
 
-use std::net::SocketAddr;
+use std::{borrow::Cow, net::SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -85,21 +85,24 @@ impl Peer {
     /// A stable label for the inventory and the call graph: the pod, else
     /// the container, else the executable or command name, else the IP
     /// address. Pids are left out, because each run of a client has a new one.
-    pub fn label(&self) -> String {
+    ///
+    /// Borrowed where the peer holds the label already, because the
+    /// inventory asks for both ends of every call.
+    pub fn label(&self) -> Cow<'_, str> {
         let workload = self.workload.as_ref();
         if let Some(workload) = workload.filter(|w| w.pod.is_some() || w.container_id.is_some()) {
-            return workload.label();
+            return Cow::Owned(workload.label());
         }
         let executable = workload
             .and_then(|w| w.executable.as_deref())
             .and_then(|path| path.rsplit('/').next())
             .filter(|name| !name.is_empty());
         if let Some(name) = executable.or(self.process.as_deref()) {
-            return name.to_owned();
+            return Cow::Borrowed(name);
         }
         match self.address {
-            Some(address) => address.ip().to_string(),
-            None => "-".to_owned(),
+            Some(address) => Cow::Owned(address.ip().to_string()),
+            None => Cow::Borrowed("-"),
         }
     }
 }

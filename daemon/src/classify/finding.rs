@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::fingerprint::{to_hex, FINGERPRINT_BYTES};
+use super::fingerprint::{Fingerprint, FINGERPRINT_BYTES};
 
 /// How much harm a leak of a data type can do. Ordered from `Low` to
 /// `Critical`.
@@ -136,9 +136,9 @@ pub struct Finding {
     pub section: Section,
     /// Number of values found there, repeats included.
     pub count: u32,
-    /// Keyed fingerprints (hex, first 16 bytes of HMAC-SHA256) of the
-    /// distinct values found there, at most 8.
-    pub fingerprints: Vec<String>,
+    /// Keyed fingerprints (first 16 bytes of HMAC-SHA256, shown as hex) of
+    /// the distinct values found there, at most 8.
+    pub fingerprints: Vec<Fingerprint>,
 }
 
 /// Maximum number of findings one scan returns. Hits in further sections
@@ -424,7 +424,12 @@ impl FindingSet {
         self.entries
             .into_iter()
             .map(|entry| Finding {
-                fingerprints: entry.fingerprints().iter().map(to_hex).collect(),
+                fingerprints: entry
+                    .fingerprints()
+                    .iter()
+                    .copied()
+                    .map(Fingerprint)
+                    .collect(),
                 ..entry.finding
             })
             .collect()

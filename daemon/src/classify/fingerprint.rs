@@ -13,6 +13,11 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
+use serde::{
+    de::{self, Unexpected, Visitor},
+    ser::Error as _,
+    Deserialize, Deserializer, Serialize, Serializer,
+};
 use sha2::Sha256;
 
 /// Length of the fingerprint key, in bytes.
@@ -96,11 +101,11 @@ impl Fingerprinter {
         Self { keyed }
     }
 
-    /// Returns the fingerprint of `value` as a `data_type` value: 32
-    /// lowercase hex digits. The type name is part of the message, so equal
-    /// bytes of two types do not share a fingerprint.
-    pub fn fingerprint(&self, data_type: &str, value: &[u8]) -> String {
-        to_hex(&self.fingerprint_bytes(data_type, value))
+    /// Returns the fingerprint of `value` as a `data_type` value. The type
+    /// name is part of the message, so equal bytes of two types do not share
+    /// a fingerprint.
+    pub fn fingerprint(&self, data_type: &str, value: &[u8]) -> Fingerprint {
+        Fingerprint(self.fingerprint_bytes(data_type, value))
     }
 
     /// Returns the fingerprint of `value` as a `data_type` value, as bytes.
@@ -190,12 +195,95 @@ impl Fingerprinter {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-/// Formats fingerprint bytes as lowercase hex.
-pub(crate) fn to_hex(fingerprint: &[u8; FINGERPRINT_BYTES]) -> String {
-    let mut hex = String::with_capacity(FINGERPRINT_BYTES * 2);
-    for byte in fingerprint {
-        hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+/// A keyed fingerprint: the first 16 bytes of a value's HMAC-SHA256.
+///
+/// Kept as bytes, so a finding's fingerprints need no allocation each. It
+/// reads as 32 lowercase hex digits in JSON and on the command line, and is
+/// stored as 16 raw bytes in binary formats.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; FINGERPRINT_BYTES]);
+
+impl Fingerprint {
+    fn write_hex(&self, hex: &mut [u8; FINGERPRINT_BYTES * 2]) {
+        for (index, byte) in self.0.iter().enumerate() {
+            hex[2 * index] = HEX_DIGITS[usize::from(byte >> 4)];
+            hex[2 * index + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+        }
     }
-    hex
+
+    /// Parses 32 hex digits, in either case.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != FINGERPRINT_BYTES * 2 {
+            return None;
+        }
+        let mut bytes = [0u8; FINGERPRINT_BYTES];
+        for (index, pair) in hex.as_bytes().chunks_exact(2).enumerate() {
+            let digit = |byte: u8| char::from(byte).to_digit(16);
+            bytes[index] = (digit(pair[0])? << 4 | digit(pair[1])?) as u8;
+        }
+        Some(Self(bytes))
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut hex = [0u8; FINGERPRINT_BYTES * 2];
+        self.write_hex(&mut hex);
+        // Every byte written is an ASCII hex digit.
+        formatter.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "Fingerprint({self})")
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            let mut hex = [0u8; FINGERPRINT_BYTES * 2];
+            self.write_hex(&mut hex);
+            serializer.serialize_str(std::str::from_utf8(&hex).map_err(S::Error::custom)?)
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FingerprintVisitor;
+
+        impl Visitor<'_> for FingerprintVisitor {
+            type Value = Fingerprint;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    formatter,
+                    "{} hex digits or {FINGERPRINT_BYTES} bytes",
+                    FINGERPRINT_BYTES * 2
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, hex: &str) -> Result<Fingerprint, E> {
+                Fingerprint::from_hex(hex)
+                    .ok_or_else(|| E::invalid_value(Unexpected::Str(hex), &self))
+            }
+
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Fingerprint, E> {
+                let bytes = bytes
+                    .try_into()
+                    .map_err(|_| E::invalid_length(bytes.len(), &self))?;
+                Ok(Fingerprint(bytes))
+            }
+        }
+
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(FingerprintVisitor)
+        } else {
+            deserializer.deserialize_bytes(FingerprintVisitor)
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Per-endpoint counters: what the inventory accumulates for each endpoint,
 //! and how two endpoints' counters merge when a learned rule joins them.
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -175,10 +175,10 @@ impl EndpointStats {
             }
         }
         for (label, calls) in &other.servers {
-            count_peer(&mut self.servers, label.clone(), *calls);
+            count_peer(&mut self.servers, label.into(), *calls);
         }
         for (label, calls) in &other.callers {
-            count_peer(&mut self.callers, label.clone(), *calls);
+            count_peer(&mut self.callers, label.into(), *calls);
         }
         data_types::merge(&mut self.data_types, &other.data_types);
     }
@@ -233,14 +233,22 @@ impl EndpointStats {
         if *calls == 0 {
             peers.remove(old);
         }
-        count_peer(peers, new, 1);
+        count_peer(peers, new.into(), 1);
     }
 }
 
 /// Adds `calls` to `label`, or to [`OTHER_PEERS`] when the map is full.
-fn count_peer(peers: &mut BTreeMap<String, u64>, label: String, calls: u64) {
-    let full = peers.len() >= MAX_PEERS_PER_ENDPOINT && !peers.contains_key(&label);
-    let label = if full { OTHER_PEERS.to_owned() } else { label };
+fn count_peer(peers: &mut BTreeMap<String, u64>, label: Cow<'_, str>, calls: u64) {
+    // A peer already counted is the common case, and needs no owned label.
+    if let Some(count) = peers.get_mut(label.as_ref()) {
+        *count = count.saturating_add(calls);
+        return;
+    }
+    let label = if peers.len() >= MAX_PEERS_PER_ENDPOINT {
+        OTHER_PEERS.to_owned()
+    } else {
+        label.into_owned()
+    };
     let entry = peers.entry(label).or_insert(0);
     *entry = entry.saturating_add(calls);
 }

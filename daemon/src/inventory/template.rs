@@ -135,6 +135,21 @@ fn is_scheme(text: &str) -> bool {
 
 /// Templates one non-empty raw segment.
 fn template_segment(raw: &str) -> String {
+    // Most segments are plain ASCII words or numbers: they decode to
+    // themselves and are their own canonical literal, so the copies below
+    // are skipped.
+    if raw.len() <= MAX_LITERAL_LEN && raw.bytes().all(is_plain_literal_byte) {
+        return match classify::classify(raw) {
+            Some(placeholder) => placeholder.to_string(),
+            None => raw.to_owned(),
+        };
+    }
+    decoded_template_segment(raw)
+}
+
+/// [`template_segment`] for any segment: decoded, classified, and written
+/// back in canonical form.
+fn decoded_template_segment(raw: &str) -> String {
     let decoded = percent_decode(raw);
 
     if let Ok(text) = std::str::from_utf8(&decoded) {
@@ -203,6 +218,12 @@ fn encode_literal(decoded: &[u8]) -> String {
         }
     }
     literal
+}
+
+/// Bytes that decode and encode to themselves: printable ASCII other than
+/// the ones [`must_stay_encoded`] escapes.
+fn is_plain_literal_byte(byte: u8) -> bool {
+    byte.is_ascii_graphic() && !matches!(byte, b'%' | b'/' | b'?' | b'#' | b'{' | b'}')
 }
 
 fn must_stay_encoded(c: char) -> bool {

@@ -2,10 +2,6 @@
 //! wall-clock times, the authentication scheme, and withholding credential
 //! header values before anything is stored.
 
-use std::sync::LazyLock;
-
-use aho_corasick::AhoCorasick;
-
 use crate::{
     protocols::http1::Header,
     streams::{ConnectionExchange, Role},
@@ -36,22 +32,34 @@ const CREDENTIAL_NAME_PARTS: &[&str] = &[
     "token", "secret", "password", "api-key", "apikey", "session",
 ];
 
-/// One automaton for every fragment, ignoring ASCII case, so a header name
-/// is read once instead of once per fragment and position.
-static CREDENTIAL_PARTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(CREDENTIAL_NAME_PARTS)
-        .expect("the credential name fragments are valid patterns")
-});
+/// Header names up to this length are lowercased on the stack; longer ones
+/// (rare, and bounded by the parser) are compared without it.
+const SHORT_NAME: usize = 64;
 
 /// Whether the value of header `name` must be withheld. Runs for every
-/// header of every call, so it compares without allocating.
+/// header of every call, so it compares without allocating: the name is
+/// lowercased once, and each fragment is looked for only where its first
+/// byte occurs.
 pub fn is_credential_header(name: &str) -> bool {
-    CREDENTIAL_HEADERS
+    if CREDENTIAL_HEADERS
         .iter()
         .any(|known| known.eq_ignore_ascii_case(name))
-        || CREDENTIAL_PARTS.is_match(name)
+    {
+        return true;
+    }
+    if name.len() > SHORT_NAME {
+        return CREDENTIAL_NAME_PARTS
+            .iter()
+            .any(|part| contains_ignore_case(name.as_bytes(), part.as_bytes()));
+    }
+    let mut buffer = [0u8; SHORT_NAME];
+    let lowered = &mut buffer[..name.len()];
+    lowered.copy_from_slice(name.as_bytes());
+    lowered.make_ascii_lowercase();
+    CREDENTIAL_NAME_PARTS.iter().any(|part| {
+        let part = part.as_bytes();
+        memchr::memchr_iter(part[0], lowered).any(|start| lowered[start..].starts_with(part))
+    })
 }
 
 /// Whether `haystack` contains `needle` (lowercase), ignoring ASCII case.
@@ -281,7 +289,12 @@ mod tests {
 
     #[test]
     fn credential_name_fragments_match_in_any_case_and_place() {
-        for name in ["X-Client-SECRET", "my-PassWord-hdr", "Session", "x-ApiKey-v2"] {
+        for name in [
+            "X-Client-SECRET",
+            "my-PassWord-hdr",
+            "Session",
+            "x-ApiKey-v2",
+        ] {
             assert!(is_credential_header(name), "{name} must be withheld");
         }
         for name in ["Accept", "X-Request-Id", "Content-Type", "tok", ""] {

@@ -110,9 +110,8 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
         run
     })?;
 
-    let call_times = |variant: usize| -> Vec<f64> {
-        results[variant].iter().map(|run| run.call_us).collect()
-    };
+    let call_times =
+        |variant: usize| -> Vec<f64> { results[variant].iter().map(|run| run.call_us).collect() };
     let plain = median(&call_times(0));
     let trapped = median(&call_times(1));
     let captured = median(&call_times(2));

@@ -33,7 +33,7 @@ fn fingerprint_stable_for_key() {
         "same key and value"
     );
     assert_eq!(
-        first.fingerprint("card_number", value).len(),
+        first.fingerprint("card_number", value).to_string().len(),
         32,
         "16 bytes in hex"
     );
@@ -69,9 +69,31 @@ fn fingerprint_known_vector() {
     // Python's hmac module; the first 16 bytes in hex.
     let fingerprint = Fingerprinter::from_key([1; 32]).fingerprint("t", b"v");
     assert_eq!(
-        fingerprint, EXPECTED_VECTOR,
+        fingerprint.to_string(),
+        EXPECTED_VECTOR,
         "matches an independent HMAC implementation"
     );
+}
+
+#[test]
+fn fingerprint_hex_in_json_and_bytes_in_the_store() {
+    let fingerprint = Fingerprinter::from_key([1; 32]).fingerprint("t", b"v");
+    let json = serde_json::to_string(&fingerprint).unwrap();
+    assert_eq!(json, format!("\"{EXPECTED_VECTOR}\""));
+    assert_eq!(
+        serde_json::from_str::<Fingerprint>(&json).unwrap(),
+        fingerprint
+    );
+
+    let packed = rmp_serde::to_vec(&fingerprint).unwrap();
+    assert_eq!(packed.len(), 2 + 16, "a bin8 header and the 16 bytes");
+    assert_eq!(
+        rmp_serde::from_slice::<Fingerprint>(&packed).unwrap(),
+        fingerprint
+    );
+
+    let error = serde_json::from_str::<Fingerprint>("\"abc\"").unwrap_err();
+    assert!(error.to_string().contains("32 hex digits"), "{error}");
 }
 
 const EXPECTED_VECTOR: &str = "995f65b7c3b553a62342ad443f6b7f1e";

@@ -224,3 +224,21 @@ fn split_reverses_join() {
     assert_eq!(split_template(&template), segments, "split template");
     assert!(split_template("/").is_empty(), "root has no segments");
 }
+
+#[test]
+fn plain_segments_take_the_short_path_to_the_same_result() {
+    let mut checked = 0;
+    for (path, _) in CASES {
+        for raw in path.split('/').filter(|raw| !raw.is_empty()) {
+            if raw.bytes().all(is_plain_literal_byte) {
+                assert_eq!(
+                    template_segment(raw),
+                    decoded_template_segment(raw),
+                    "segment {raw:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "the cases must exercise the short path");
+}
