@@ -42,9 +42,13 @@ const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 const RECENT_EXCHANGES: usize = 4096;
 
 /// New transactions kept in memory before they are written as one batch.
-/// The capture thread also writes them after every drain of the ring
-/// buffer, so they wait at most one poll interval when traffic is light.
 const MAX_PENDING_TRANSACTIONS: usize = 1024;
+
+/// How long a new transaction may wait in memory before the capture thread
+/// writes it. When both ends of a call run on this node, the second view
+/// arrives a few drains after the first; while the first is pending, the
+/// two merge in memory, where a written one costs a store write more.
+pub const PENDING_WINDOW: Duration = Duration::from_millis(100);
 
 /// State the pipeline shares with the API.
 pub struct Shared {
@@ -134,6 +138,8 @@ pub struct Pipeline {
     sensitive: SensitiveData,
     /// New transactions not written yet, oldest first.
     pending: Vec<Transaction>,
+    /// When the oldest pending transaction was added.
+    pending_since: Instant,
 }
 
 impl Pipeline {
@@ -155,6 +161,7 @@ impl Pipeline {
             idle_timeout: settings.idle_timeout,
             sensitive: settings.sensitive,
             pending: Vec::new(),
+            pending_since: Instant::now(),
         }
     }
 
@@ -367,8 +374,19 @@ impl Pipeline {
             };
             self.recent.put(identity, first);
         }
+        if self.pending.is_empty() {
+            self.pending_since = Instant::now();
+        }
         self.pending.push(transaction);
         if self.pending.len() >= MAX_PENDING_TRANSACTIONS {
+            self.write_pending();
+        }
+    }
+
+    /// Writes the pending transactions when the oldest has waited
+    /// [`PENDING_WINDOW`]; the capture thread calls it after every drain.
+    pub fn write_pending_if_due(&mut self) {
+        if !self.pending.is_empty() && self.pending_since.elapsed() >= PENDING_WINDOW {
             self.write_pending();
         }
     }
@@ -408,8 +426,12 @@ impl Pipeline {
         );
 
         // The first view is usually still pending, since both views of a
-        // call arrive within a few milliseconds.
-        if let Some(pending) = self.pending.iter_mut().rev().find(|t| t.id == first.id) {
+        // call arrive within a few milliseconds. Pending ids increase.
+        if let Ok(position) = self
+            .pending
+            .binary_search_by_key(&first.id, |pending| pending.id)
+        {
+            let pending = &mut self.pending[position];
             if server_side {
                 pending.server = local;
             } else {
@@ -455,7 +477,7 @@ impl Pipeline {
     /// applies retention.
     pub fn housekeeping(&mut self) {
         self.expire_idle();
-        self.write_pending();
+        self.write_pending_if_due();
         self.publish();
 
         if self.last_persist.elapsed() >= PERSIST_INTERVAL {

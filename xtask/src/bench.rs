@@ -17,6 +17,7 @@ mod http_load;
 mod loss;
 mod nginx;
 mod pipeline;
+mod program_time;
 mod report;
 mod server_throughput;
 mod system;

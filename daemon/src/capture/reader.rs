@@ -66,7 +66,7 @@ pub fn run(
         if let Some(logger) = streams.logger.as_mut() {
             logger.flush();
         }
-        pipeline.write_pending();
+        pipeline.write_pending_if_due();
 
         if last_housekeeping.elapsed() >= HOUSEKEEPING_INTERVAL {
             pipeline.housekeeping();

@@ -12,7 +12,11 @@
 //! The client and server threads and ztapid share the machine's cores, so
 //! the daemon's user-space work takes time from the calls being timed.
 //! ztapid's CPU time per client call is reported beside the ratio, to show
-//! how much of (c) − (a) is that work rather than the kernel side.
+//! how much of (c) − (a) is that work rather than the kernel side. Two more
+//! runs per round repeat (b) and (c) with the kernel's per-program run-time
+//! statistics on, which cost two clock reads per program run and so are
+//! kept out of the timed runs, to show what the eBPF programs themselves
+//! cost per call.
 
 use aya::{
     programs::{uprobe::UProbeScope, UProbe},
@@ -26,7 +30,9 @@ use std::time::Duration;
 use super::{
     alternate,
     daemon::Daemon,
-    median, progress,
+    median,
+    program_time::ProgramStats,
+    progress,
     report::{Figure, Outcome, Target},
     system::cpu_seconds,
     tls::{self, MappedLibrary},
@@ -48,7 +54,33 @@ const HOOKED_FUNCTIONS: [(&str, bool); 6] = [
 /// and server calls overlap on two cores and scheduling noise averages out.
 const BURST: usize = 16;
 
-const VARIANTS: [&str; 3] = ["no probes", "no-op probes", "ztapid"];
+const VARIANTS: [&str; 5] = [
+    "no probes",
+    "no-op probes",
+    "ztapid",
+    "no-op probes, program statistics on",
+    "ztapid, program statistics on",
+];
+
+/// The no-op probe programs (`sensor-ebpf/src/bench_probes.rs`).
+const NOOP_PROGRAMS: [&str; 2] = ["bench_noop_entry", "bench_noop_return"];
+
+/// ztapid's programs (`sensor-ebpf/src/`).
+const SENSOR_PROGRAMS: [&str; 13] = [
+    "ssl_write_entry",
+    "ssl_write_ex_entry",
+    "ssl_write_return",
+    "ssl_read_entry",
+    "ssl_read_ex_entry",
+    "ssl_read_return",
+    "ssl_handshake_entry",
+    "ssl_handshake_return",
+    "ssl_free_entry",
+    "sys_enter",
+    "tcp_egress",
+    "tcp_ingress",
+    "inet_sock_set_state",
+];
 
 /// The target: ztapid costs at most 1.10 times the bare trap cost.
 const TARGET_RATIO: f64 = 1.10;
@@ -57,18 +89,24 @@ const TARGET_RATIO: f64 = 1.10;
 /// time is read.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One timed run: wall time per client call, and for the ztapid variant
-/// the daemon's CPU time per client call (NaN for the others).
+/// One timed run: wall time per client call, and where measured (NaN
+/// otherwise) the daemon's CPU time and the eBPF programs' run time per
+/// client call.
 struct Run {
     call_us: f64,
     daemon_cpu_us: f64,
+    program_us: f64,
+    /// Program name and run time per client call, largest first.
+    by_program: Vec<(String, f64)>,
 }
 
 impl Run {
-    fn without_daemon(call_us: f64) -> Self {
+    fn timed(call_us: f64) -> Self {
         Self {
             call_us,
             daemon_cpu_us: f64::NAN,
+            program_us: f64::NAN,
+            by_program: Vec::new(),
         }
     }
 }
@@ -84,10 +122,21 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
     let results = alternate(context.rounds, &VARIANTS, |_, variant| {
         let server = tls::Server::start(context.certificate()?)?;
         let run = match variant {
-            0 => tls::time_calls(server.address, calls, BURST).map(Run::without_daemon),
+            0 => tls::time_calls(server.address, calls, BURST).map(Run::timed),
             1 => {
                 let _probes = NoopProbes::attach(context, &library)?;
-                tls::time_calls(server.address, calls, BURST).map(Run::without_daemon)
+                tls::time_calls(server.address, calls, BURST).map(Run::timed)
+            }
+            3 => {
+                let _probes = NoopProbes::attach(context, &library)?;
+                program_time_per_call(server.address, calls, &NOOP_PROGRAMS)
+            }
+            4 => {
+                let daemon = Daemon::start(context, "capture-cost")?;
+                daemon.wait_hooked(&library.file_id)?;
+                let run = program_time_per_call(server.address, calls, &SENSOR_PROGRAMS);
+                daemon.stop()?;
+                run
             }
             _ => {
                 let daemon = Daemon::start(context, "capture-cost")?;
@@ -101,8 +150,8 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
                     anyhow::bail!("ztapid captured no TLS call of the client; the figure would measure nothing");
                 }
                 timing.map(|call_us| Run {
-                    call_us,
                     daemon_cpu_us: daemon_cpu * 1e6 / calls as f64,
+                    ..Run::timed(call_us)
                 })
             }
         };
@@ -117,6 +166,11 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
     let captured = median(&call_times(2));
     let daemon_cpu: Vec<f64> = results[2].iter().map(|run| run.daemon_cpu_us).collect();
     let daemon_cpu = median(&daemon_cpu);
+    let program_times = |variant: usize| -> Vec<f64> {
+        results[variant].iter().map(|run| run.program_us).collect()
+    };
+    let noop_programs = median(&program_times(3));
+    let sensor_programs = median(&program_times(4));
     let mut outcome = Outcome::default();
     outcome.push(Figure::new(
         "capture-cost.plain-call",
@@ -161,10 +215,70 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
         )
         .baseline("ztapid's cost per TLS call (c − a)", captured - plain),
     );
+    outcome.push(Figure::new(
+        "capture-cost.noop-programs",
+        "run time of the no-op probe programs per client call (kernel statistics)",
+        "µs/call",
+        noop_programs,
+    ));
+    outcome.push(
+        Figure::new(
+            "capture-cost.sensor-programs",
+            "run time of ztapid's eBPF programs per client call (kernel statistics)",
+            "µs/call",
+            sensor_programs,
+        )
+        .baseline("no-op probe programs", noop_programs),
+    );
     outcome.note(format!(
         "{calls} calls per run in bursts of {BURST}, client and server in one process on 127.0.0.1"
     ));
+    if let Some(run) = results[4].last() {
+        let parts: Vec<String> = run
+            .by_program
+            .iter()
+            .map(|(name, us)| format!("{name} {us:.3}"))
+            .collect();
+        outcome.note(format!(
+            "ztapid's program run time per client call in the last round, µs: {}",
+            parts.join(", ")
+        ));
+    }
     Ok(outcome)
+}
+
+/// Runs the client with the kernel's program statistics on; returns the run
+/// time of the programs named `programs` per client call.
+fn program_time_per_call(
+    address: std::net::SocketAddr,
+    calls: u64,
+    programs: &[&str],
+) -> anyhow::Result<Run> {
+    let stats = ProgramStats::enable()?;
+    let before = stats.run_times(programs)?;
+    let call_us = tls::time_calls(address, calls, BURST)?;
+    let after = stats.run_times(programs)?;
+
+    let per_call = |spent: Duration| spent.as_secs_f64() * 1e6 / calls as f64;
+    let mut by_program: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, time)| {
+            let earlier = before.get(name).copied().unwrap_or_default();
+            (name.clone(), per_call(time.saturating_sub(earlier)))
+        })
+        .collect();
+    let total: f64 = by_program.iter().map(|(_, us)| us).sum();
+    if total <= 0.0 {
+        anyhow::bail!(
+            "the kernel counted no run time for {programs:?}; the figure would measure nothing"
+        );
+    }
+    by_program.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(Run {
+        program_us: total,
+        by_program,
+        ..Run::timed(call_us)
+    })
 }
 
 /// The no-op probes, attached for all processes; dropping them detaches
