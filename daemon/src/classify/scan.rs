@@ -2,7 +2,7 @@
 //! binary) and the two consumers of detections: findings for a scan, byte
 //! ranges for masking.
 
-use std::ops::Range;
+use std::{borrow::Cow, ops::Range};
 
 use super::finding::{FindingSet, Part, SectionRef};
 use super::fingerprint::Fingerprinter;
@@ -189,7 +189,15 @@ const SNIFF_LEN: usize = 1024;
 pub fn body_kind<'a>(content_type: Option<&'a str>, body: &[u8]) -> BodyKind<'a> {
     let media_type = content_type
         .and_then(|value| value.split(';').next())
-        .map(|media| media.trim().to_ascii_lowercase())
+        .map(|media| {
+            // Media types are nearly always lowercase already.
+            let media = media.trim();
+            if media.bytes().any(|byte| byte.is_ascii_uppercase()) {
+                Cow::Owned(media.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(media)
+            }
+        })
         .unwrap_or_default();
 
     if media_type == "application/json"
@@ -212,7 +220,7 @@ pub fn body_kind<'a>(content_type: Option<&'a str>, body: &[u8]) -> BodyKind<'a>
     let binary_family = ["image/", "audio/", "video/", "font/"]
         .iter()
         .any(|family| media_type.starts_with(family));
-    if binary_family || BINARY_MEDIA_TYPES.contains(&media_type.as_str()) {
+    if binary_family || BINARY_MEDIA_TYPES.contains(&media_type.as_ref()) {
         return BodyKind::Binary;
     }
 

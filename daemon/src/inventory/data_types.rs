@@ -34,6 +34,19 @@ pub fn record(seen: &mut Vec<DataTypeSeen>, findings: &[Finding], started_at_ms:
         if repeated {
             continue;
         }
+        // A type the endpoint carried before is the common case; it needs
+        // no copy of the finding's name and tags.
+        if let Ok(index) = position(seen, &finding.data_type, finding.part) {
+            let known = &mut seen[index];
+            known.first_seen_ms = known.first_seen_ms.min(started_at_ms);
+            known.last_seen_ms = known.last_seen_ms.max(started_at_ms);
+            known.calls = known.calls.saturating_add(1);
+            known.sensitivity = finding.sensitivity;
+            if known.compliance != finding.compliance {
+                known.compliance.clone_from(&finding.compliance);
+            }
+            continue;
+        }
         merge_one(
             seen,
             DataTypeSeen {
@@ -56,12 +69,16 @@ pub fn merge(seen: &mut Vec<DataTypeSeen>, other: &[DataTypeSeen]) {
     }
 }
 
+/// Where the entry of `data_type` in `part` is in the sorted `seen`, or
+/// where it would go.
+fn position(seen: &[DataTypeSeen], data_type: &str, part: Part) -> Result<usize, usize> {
+    seen.binary_search_by(|known| {
+        (known.data_type.as_str(), part_order(known.part)).cmp(&(data_type, part_order(part)))
+    })
+}
+
 fn merge_one(seen: &mut Vec<DataTypeSeen>, entry: DataTypeSeen) {
-    let position = seen.binary_search_by(|known| {
-        (known.data_type.as_str(), part_order(known.part))
-            .cmp(&(entry.data_type.as_str(), part_order(entry.part)))
-    });
-    match position {
+    match position(seen, &entry.data_type, entry.part) {
         Ok(index) => {
             let known = &mut seen[index];
             known.first_seen_ms = known.first_seen_ms.min(entry.first_seen_ms);

@@ -36,29 +36,40 @@ const CREDENTIAL_NAME_PARTS: &[&str] = &[
 /// (rare, and bounded by the parser) are compared without it.
 const SHORT_NAME: usize = 64;
 
+/// The first five bytes of each of [`CREDENTIAL_NAME_PARTS`], the shortest
+/// being five long: one comparison per position rules most names out.
+const PART_PREFIXES: [&[u8; 5]; 6] = [b"token", b"secre", b"passw", b"api-k", b"apike", b"sessi"];
+
 /// Whether the value of header `name` must be withheld. Runs for every
 /// header of every call, so it compares without allocating: the name is
-/// lowercased once, and each fragment is looked for only where its first
-/// byte occurs.
+/// lowercased once on the stack, and a fragment is compared in full only
+/// where its first five bytes occur.
 pub fn is_credential_header(name: &str) -> bool {
-    if CREDENTIAL_HEADERS
-        .iter()
-        .any(|known| known.eq_ignore_ascii_case(name))
-    {
-        return true;
-    }
     if name.len() > SHORT_NAME {
-        return CREDENTIAL_NAME_PARTS
+        return CREDENTIAL_HEADERS
             .iter()
-            .any(|part| contains_ignore_case(name.as_bytes(), part.as_bytes()));
+            .any(|known| known.eq_ignore_ascii_case(name))
+            || CREDENTIAL_NAME_PARTS
+                .iter()
+                .any(|part| contains_ignore_case(name.as_bytes(), part.as_bytes()));
     }
     let mut buffer = [0u8; SHORT_NAME];
     let lowered = &mut buffer[..name.len()];
     lowered.copy_from_slice(name.as_bytes());
     lowered.make_ascii_lowercase();
-    CREDENTIAL_NAME_PARTS.iter().any(|part| {
-        let part = part.as_bytes();
-        memchr::memchr_iter(part[0], lowered).any(|start| lowered[start..].starts_with(part))
+
+    // Every other name of CREDENTIAL_HEADERS contains a fragment.
+    if matches!(
+        &*lowered,
+        b"authorization" | b"proxy-authorization" | b"cookie" | b"set-cookie"
+    ) {
+        return true;
+    }
+    lowered.windows(5).enumerate().any(|(start, window)| {
+        PART_PREFIXES.iter().any(|prefix| window == *prefix)
+            && CREDENTIAL_NAME_PARTS
+                .iter()
+                .any(|part| lowered[start..].starts_with(part.as_bytes()))
     })
 }
 
@@ -284,6 +295,22 @@ mod tests {
         Header {
             name: name.to_owned(),
             value: value.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn every_listed_credential_header_withheld() {
+        for name in CREDENTIAL_HEADERS {
+            assert!(is_credential_header(name), "{name}");
+            assert!(is_credential_header(&name.to_ascii_uppercase()), "{name}");
+        }
+        for part in CREDENTIAL_NAME_PARTS {
+            assert!(
+                PART_PREFIXES
+                    .iter()
+                    .any(|prefix| part.as_bytes().starts_with(*prefix)),
+                "{part} needs its prefix in PART_PREFIXES"
+            );
         }
     }
 
