@@ -56,6 +56,9 @@ pub use self::finding::{
 pub use self::fingerprint::{Fingerprint, FingerprintKeyError, Fingerprinter};
 pub use self::registry::DataTypeInfo;
 
+/// Header names up to this length are lowercased on the stack.
+const SHORT_HEADER_NAME: usize = 64;
+
 /// The parts of one HTTP transaction that are scanned.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ScanInput<'a> {
@@ -245,9 +248,24 @@ impl Classifier {
         budget: &mut Budget,
         sink: &mut FindingSink<'_>,
     ) {
+        let mut buffer = [0u8; SHORT_HEADER_NAME];
         for (name, value) in headers {
-            let name = name.to_ascii_lowercase();
-            if !headers::header_scanned(&name) {
+            // Lowercased on the stack: every header of every call passes
+            // here, and names longer than the buffer are rare.
+            let owned;
+            let name = if name.len() <= SHORT_HEADER_NAME {
+                let lowered = &mut buffer[..name.len()];
+                lowered.copy_from_slice(name.as_bytes());
+                lowered.make_ascii_lowercase();
+                match std::str::from_utf8(lowered) {
+                    Ok(name) => name,
+                    Err(_) => continue,
+                }
+            } else {
+                owned = name.to_ascii_lowercase();
+                owned.as_str()
+            };
+            if !headers::header_scanned(name) {
                 continue;
             }
             let length = budget.take(value.len());
@@ -256,8 +274,8 @@ impl Classifier {
             }
 
             let value = &value[..length];
-            let section = SectionRef::Header(&name);
-            headers::classify_header(&self.engine, &name, value, &mut |data_type, range| {
+            let section = SectionRef::Header(name);
+            headers::classify_header(&self.engine, name, value, &mut |data_type, range| {
                 sink.hit(data_type, &section, value, range, None);
             });
         }
