@@ -43,7 +43,7 @@ use ztapi::{
     classify::{Classifier, Fingerprinter},
     config::Config,
     inventory::Inventory,
-    pipeline::{NoVerdicts, Pipeline, PipelineSettings, Shared},
+    pipeline::{NoVerdicts, PendingWrites, Pipeline, PipelineSettings, Shared},
     protocols::http1::Http1Limits,
     reassembly::ReassemblyLimits,
     sensitive::SensitiveData,
@@ -121,6 +121,7 @@ fn pipeline(directory: &Path) -> (Pipeline, Arc<Shared>) {
         encrypted_flows: Mutex::new(Vec::new()),
         closed_connections: Mutex::new(Vec::new()),
         data_types: sensitive.data_types(),
+        pending: PendingWrites::default(),
     });
     let settings = PipelineSettings {
         max_connections: defaults.max_connections,

@@ -26,7 +26,7 @@ use crate::{
     config::{Config, DaemonArgs, EXIT_BAD_CONFIG},
     inventory::Inventory,
     pipeline::{FlowVerdicts, NoVerdicts, PipelineSettings},
-    pipeline::{Pipeline, Shared},
+    pipeline::{PendingWrites, Pipeline, Shared},
     preflight,
     protocols::http1::Http1Limits,
     reassembly::ReassemblyLimits,
@@ -143,6 +143,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         encrypted_flows: Mutex::new(Vec::new()),
         closed_connections: Mutex::new(Vec::new()),
         data_types: sensitive.data_types(),
+        pending: PendingWrites::default(),
     });
     let scope = NetworkScope::new(&config.internal_networks).context("invalid internal network")?;
     let pipeline_settings = PipelineSettings {

@@ -8,7 +8,10 @@
 use std::{
     net::SocketAddr,
     num::NonZeroUsize,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -61,6 +64,34 @@ pub struct Shared {
     pub closed_connections: Mutex<Vec<ClosedConnection>>,
     /// The classifier's data types, to check `--data` filters against.
     pub data_types: Vec<crate::classify::DataTypeInfo>,
+    /// New transactions held in memory, which the API has written before
+    /// it lists transactions.
+    pub pending: PendingWrites,
+}
+
+/// How the API asks the capture thread to write the transactions it holds
+/// for [`PENDING_WINDOW`], so a listing never misses a counted call.
+#[derive(Default)]
+pub struct PendingWrites {
+    /// Transactions held, as the capture thread last published it.
+    count: AtomicUsize,
+    flush_requested: AtomicBool,
+}
+
+impl PendingWrites {
+    /// Asks for the held transactions to be written and waits until they
+    /// are, or until `timeout`. The capture thread looks at the request at
+    /// least once per poll interval.
+    pub fn write_now(&self, timeout: Duration) {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        self.flush_requested.store(true, Ordering::Release);
+        let deadline = Instant::now() + timeout;
+        while self.count.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// Where the pipeline tells the kernel to stop sending a flow's payload.
@@ -386,8 +417,18 @@ impl Pipeline {
     /// Writes the pending transactions when the oldest has waited
     /// [`PENDING_WINDOW`]; the capture thread calls it after every drain.
     pub fn write_pending_if_due(&mut self) {
-        if !self.pending.is_empty() && self.pending_since.elapsed() >= PENDING_WINDOW {
+        let requested = self
+            .shared
+            .pending
+            .flush_requested
+            .swap(false, Ordering::AcqRel);
+        if requested || self.pending_since.elapsed() >= PENDING_WINDOW {
             self.write_pending();
+        } else {
+            self.shared
+                .pending
+                .count
+                .store(self.pending.len(), Ordering::Release);
         }
     }
 
@@ -400,6 +441,7 @@ impl Pipeline {
             self.store_failed(&error);
         }
         self.pending.clear();
+        self.shared.pending.count.store(0, Ordering::Release);
     }
 
     /// Completes a stored transaction with the process of its other end,

@@ -5,7 +5,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _};
@@ -20,6 +20,11 @@ use super::{
     MAX_TRANSACTION_LIMIT,
 };
 use crate::{capture::sensor::Sensor, pipeline::Shared};
+
+/// How long a transaction listing waits for the capture thread to write
+/// the transactions it holds. The thread looks every poll interval, so this
+/// is reached only when it is stuck, and the listing goes on without them.
+const PENDING_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Everything a request can read.
 pub struct ApiState {
@@ -200,6 +205,7 @@ fn answer(shared: &Shared, sensor: &Mutex<Sensor>, started: Instant, request: Re
             let limit = limit
                 .unwrap_or(DEFAULT_TRANSACTION_LIMIT)
                 .min(MAX_TRANSACTION_LIMIT);
+            shared.pending.write_now(PENDING_WRITE_TIMEOUT);
             match shared.store.transactions(limit, endpoint.as_deref()) {
                 Ok(transactions) => ok_response(transactions),
                 Err(error) => error_response(format!("reading transactions failed: {error:#}")),
