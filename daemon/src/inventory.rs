@@ -60,10 +60,15 @@ pub struct EndpointKey {
 /// lowercase hex digits of the 64-bit FNV-1a hash of
 /// `service 0xFF method 0xFF path_template`, the strings as UTF-8 bytes.
 pub fn endpoint_id(key: &EndpointKey) -> String {
+    id_of(&key.service, &key.method, &key.path_template)
+}
+
+/// [`endpoint_id`] from the key's parts, borrowed.
+fn id_of(service: &str, method: &str, path_template: &str) -> String {
     let mut hash = Fnv1a::new();
-    hash.write_part(&key.service);
-    hash.write_part(&key.method);
-    hash.write(key.path_template.as_bytes());
+    hash.write_part(service);
+    hash.write_part(method);
+    hash.write(path_template.as_bytes());
     format!("{:016x}", hash.finish())
 }
 
@@ -180,21 +185,22 @@ impl Inventory {
     /// and their old ids stop resolving.
     pub fn observe(&mut self, tx: &mut Transaction) -> String {
         let service = service_name(&tx.host, tx.encrypted);
-        let method = truncate_to_char_boundary(&tx.method, MAX_METHOD_LEN).to_string();
-        let path_template = self.learned_template(&service, &method, &tx.path);
-        let key = EndpointKey {
-            service,
-            method,
-            path_template,
-        };
-        let id = endpoint_id(&key);
+        let method = truncate_to_char_boundary(&tx.method, MAX_METHOD_LEN);
+        let path_template = self.learned_template(&service, method, &tx.path);
+        let id = id_of(&service, method, &path_template);
 
+        // A known endpoint is the common case: it needs no key of its own.
         match self.endpoints.get_mut(&id) {
             Some(stats) => {
                 stats.record(tx);
-                stats.recency = self.recency.touch(id.clone(), Some(stats.recency));
+                stats.recency = self.recency.retouch(stats.recency);
             }
             None => {
+                let key = EndpointKey {
+                    service,
+                    method: method.to_owned(),
+                    path_template,
+                };
                 let mut stats = EndpointStats::new(key, tx.started_at_ms);
                 stats.record(tx);
                 stats.recency = self.recency.touch(id.clone(), None);

@@ -37,6 +37,18 @@ impl<K> RecencyIndex<K> {
         tick
     }
 
+    /// Moves the key used at `previous` to a new tick and returns it; the
+    /// key itself is moved, not copied. A tick not in the index is left
+    /// alone and a fresh one returned.
+    pub(super) fn retouch(&mut self, previous: u64) -> u64 {
+        let tick = self.next_tick;
+        self.next_tick += 1;
+        if let Some(key) = self.by_tick.remove(&previous) {
+            self.by_tick.insert(tick, key);
+        }
+        tick
+    }
+
     /// Puts `key` back at a tick it was given earlier, for example after a
     /// merge that keeps the newer of two entries' ticks.
     pub(super) fn reinsert(&mut self, key: K, tick: u64) {
@@ -51,5 +63,29 @@ impl<K> RecencyIndex<K> {
     /// Removes and returns the least recently used key.
     pub(super) fn pop_oldest(&mut self) -> Option<K> {
         self.by_tick.pop_first().map(|(_, key)| key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retouched_key_becomes_newest() {
+        let mut index = RecencyIndex::default();
+        let first = index.touch("a", None);
+        index.touch("b", None);
+        let moved = index.retouch(first);
+        assert!(moved > first);
+        assert_eq!(index.pop_oldest(), Some("b"), "a was used after b");
+        assert_eq!(index.pop_oldest(), Some("a"));
+        assert_eq!(index.pop_oldest(), None);
+    }
+
+    #[test]
+    fn retouch_of_unknown_tick_adds_nothing() {
+        let mut index: RecencyIndex<&str> = RecencyIndex::default();
+        index.retouch(42);
+        assert_eq!(index.pop_oldest(), None);
     }
 }
