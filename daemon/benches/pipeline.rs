@@ -4,7 +4,8 @@
 //! So each transaction is decoded, reassembled (cleartext TCP), parsed as
 //! HTTP/1.1 or HTTP/2, assembled, classified for sensitive data with the
 //! default classifier settings, templated into the inventory, and written
-//! to a sled store in a temporary directory, as the daemon does it.
+//! to the store (segment files and a sled index) in a temporary directory,
+//! as the daemon does it.
 //!
 //! Groups:
 //! - `pipeline`: the whole pipeline for cleartext HTTP/1.1 segments, HTTP/1.1

@@ -63,7 +63,7 @@ pub fn endpoint_id(key: &EndpointKey) -> String {
     id_of(&key.service, &key.method, &key.path_template)
 }
 
-/// [`endpoint_id`] from the key's parts, borrowed.
+/// Computes [`endpoint_id`] from borrowed parts of the key.
 fn id_of(service: &str, method: &str, path_template: &str) -> String {
     let mut hash = Fnv1a::new();
     hash.write_part(service);

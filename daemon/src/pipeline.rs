@@ -49,8 +49,9 @@ const MAX_PENDING_TRANSACTIONS: usize = 1024;
 
 /// How long a new transaction may wait in memory before the capture thread
 /// writes it. When both ends of a call run on this node, the second view
-/// arrives a few drains after the first; while the first is pending, the
-/// two merge in memory, where a written one costs a store write more.
+/// arrives a few drains after the first. While the first is pending, the
+/// two merge in memory, because merging into a written one costs another
+/// store write.
 pub const PENDING_WINDOW: Duration = Duration::from_millis(100);
 
 /// State the pipeline shares with the API.
@@ -69,8 +70,9 @@ pub struct Shared {
     pub pending: PendingWrites,
 }
 
-/// How the API asks the capture thread to write the transactions it holds
-/// for [`PENDING_WINDOW`], so a listing never misses a counted call.
+/// A request from the API to the capture thread to write the transactions
+/// it keeps for up to [`PENDING_WINDOW`], so a listing includes every
+/// counted call.
 #[derive(Default)]
 pub struct PendingWrites {
     /// Transactions held, as the capture thread last published it.

@@ -2,7 +2,7 @@
 //! snapshot that survives restarts.
 //!
 //! Transactions are written a batch at a time as segments (see [`segment`])
-//! appended to files of the segment log (see [`log`]). sled holds the index:
+//! appended to files of the segment log (see [`log`]). sled keeps the index:
 //! - `segment_table`: big-endian id of a segment's first transaction -> its
 //!   [`Location`] in the log and a copy of its header. Ids grow with time,
 //!   so the oldest segments come first in key order.
@@ -15,7 +15,7 @@
 //! The write path is built for the capture thread. Ids come from memory in
 //! blocks reserved on disk ([`ID_BLOCK`] at a time). A batch costs one file
 //! append and a few small sled inserts: sled rewrites a tree node for every
-//! key it inserts and keeps memory in proportion to what it holds, so the
+//! key it inserts and keeps memory in proportion to the data it stores, so the
 //! transactions themselves stay out of it. Retention removes whole segments
 //! from the index and then the files none of them is left in.
 //!

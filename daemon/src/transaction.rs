@@ -86,8 +86,8 @@ impl Peer {
     /// the container, else the executable or command name, else the IP
     /// address. Pids are left out, because each run of a client has a new one.
     ///
-    /// Borrowed where the peer holds the label already, because the
-    /// inventory asks for both ends of every call.
+    /// Borrowed where the peer stores the label already, because the
+    /// inventory reads the labels of both ends of every call.
     pub fn label(&self) -> Cow<'_, str> {
         let workload = self.workload.as_ref();
         if let Some(workload) = workload.filter(|w| w.pod.is_some() || w.container_id.is_some()) {

@@ -69,8 +69,8 @@ pub fn merge(seen: &mut Vec<DataTypeSeen>, other: &[DataTypeSeen]) {
     }
 }
 
-/// Where the entry of `data_type` in `part` is in the sorted `seen`, or
-/// where it would go.
+/// Finds the entry of `data_type` in `part` in the sorted `seen`: its
+/// index, or the index where it would be inserted.
 fn position(seen: &[DataTypeSeen], data_type: &str, part: Part) -> Result<usize, usize> {
     seen.binary_search_by(|known| {
         (known.data_type.as_str(), part_order(known.part)).cmp(&(data_type, part_order(part)))

@@ -1,7 +1,7 @@
 //! The segment log: append-only files in the data directory that hold the
 //! encoded segments, while sled keeps only where each one lies.
 //!
-//! sled keeps memory in proportion to the data it holds and rewrites tree
+//! sled keeps memory in proportion to the data it stores and rewrites tree
 //! nodes on insert, so the bulk of the store stays out of it. A file takes
 //! segments until it passes [`FILE_BYTES`]; the next segment starts a new
 //! file, named after the first transaction id it holds. Retention deletes
@@ -23,8 +23,8 @@ pub const FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 const SUFFIX: &str = ".seg";
 
-/// Where one segment lies: the file (named by its first transaction id), the
-/// offset in it and the length.
+/// The place of one segment: its file (named by the file's first transaction
+/// id), the offset in that file and the length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Location {
     pub file: u64,

@@ -11,9 +11,9 @@
 //!   encoding
 //!   in the data that follows, and `u16` the index of its endpoint;
 //! - every transaction in MessagePack with named fields, in id order.
-//!   MessagePack writes strings as they are, where JSON spent a fifth of
-//!   the pipeline benchmark escaping them; named fields keep the optional
-//!   fields of [`Transaction`] optional.
+//!   MessagePack writes strings as they are, while JSON escaping took a
+//!   fifth of the pipeline benchmark. Named fields keep the optional fields
+//!   of [`Transaction`] optional.
 
 use anyhow::{bail, Context as _};
 

@@ -36,8 +36,9 @@ const CREDENTIAL_NAME_PARTS: &[&str] = &[
 /// (rare, and bounded by the parser) are compared without it.
 const SHORT_NAME: usize = 64;
 
-/// The first five bytes of each of [`CREDENTIAL_NAME_PARTS`], the shortest
-/// being five long: one comparison per position rules most names out.
+/// The first five bytes of each of [`CREDENTIAL_NAME_PARTS`], whose shortest
+/// entry is five bytes long. One comparison per position rules most names
+/// out.
 const PART_PREFIXES: [&[u8; 5]; 6] = [b"token", b"secre", b"passw", b"api-k", b"apike", b"sessi"];
 
 /// Whether the value of header `name` must be withheld. Runs for every
@@ -315,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn credential_name_fragments_match_in_any_case_and_place() {
+    fn credential_fragments_any_case_and_place() {
         for name in [
             "X-Client-SECRET",
             "my-PassWord-hdr",

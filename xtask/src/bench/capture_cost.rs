@@ -14,9 +14,9 @@
 //! ztapid's CPU time per client call is reported beside the ratio, to show
 //! how much of (c) − (a) is that work rather than the kernel side. Two more
 //! runs per round repeat (b) and (c) with the kernel's per-program run-time
-//! statistics on, which cost two clock reads per program run and so are
-//! kept out of the timed runs, to show what the eBPF programs themselves
-//! cost per call.
+//! statistics on, to show what the eBPF programs themselves cost per call.
+//! Those statistics cost two clock reads per program run, so the timed runs
+//! go without them.
 
 use aya::{
     programs::{uprobe::UProbeScope, UProbe},

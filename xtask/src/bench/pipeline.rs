@@ -104,7 +104,7 @@ pub fn run(context: &Context) -> anyhow::Result<Outcome> {
         }
         outcome.push(figure);
     }
-    outcome.note("one thread pinned to CPU 0 with taskset; each transaction is written to sled as the daemon does");
+    outcome.note("one thread pinned to CPU 0 with taskset; each transaction is written to the store (segment files and their sled index) as the daemon does");
     Ok(outcome)
 }
 

@@ -10,7 +10,8 @@ use aya::{
     sys::{enable_stats, Stats},
 };
 
-/// Longest program name the kernel keeps (`BPF_OBJ_NAME_LEN` less the NUL).
+/// Maximum length of a program name in the kernel (`BPF_OBJ_NAME_LEN` less
+/// the NUL).
 const KERNEL_NAME_LEN: usize = 15;
 
 /// Program run-time statistics, on while this value lives. The kernel
