@@ -49,12 +49,17 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 pub fn main(args: DaemonArgs) -> ExitCode {
     init_tracing();
 
-    // glibc gives each thread that allocates its own arena, and freed
-    // memory stays in them. The daemon has few threads and one busy one,
-    // so two arenas cost no contention and keep the resident size down
-    // (about 10 MB less after a load, in the consumer-cost benchmark).
-    // SAFETY: mallopt only changes allocator tuning.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    // mimalloc asks for transparent huge pages on its arenas, so every
+    // 2 MiB region the daemon touches becomes resident whole: an idle
+    // daemon measured 86 MB resident with them and 53 MB without. The
+    // pipeline benchmark ran as fast with MIMALLOC_ALLOW_THP=0 as without.
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process.
+    if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
+        warn!(
+            error = %std::io::Error::last_os_error(),
+            "turning off transparent huge pages failed; resident memory will be higher"
+        );
+    }
 
     let config = match Config::load(&args) {
         Ok(config) => config,
