@@ -39,6 +39,16 @@ fn temporary_store(name: &str, retention: Retention) -> (Store, std::path::PathB
     (Store::open(&dir, retention).expect("store opens"), dir)
 }
 
+/// Ids of the transactions `store` lists, newest first.
+fn listed_ids(store: &Store, limit: usize, endpoint: Option<&str>) -> Vec<u64> {
+    store
+        .transactions(limit, endpoint)
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect()
+}
+
 const KEEP_ALL: Retention = Retention {
     max_age_ms: u64::MAX,
     max_transactions: u64::MAX,
@@ -72,20 +82,10 @@ fn transactions_listed_newest_first_and_by_endpoint() {
             .unwrap();
     }
 
-    let newest: Vec<u64> = store
-        .transactions(3, None)
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let newest: Vec<u64> = listed_ids(&store, 3, None);
     assert_eq!(newest, vec![5, 4, 3]);
 
-    let even: Vec<u64> = store
-        .transactions(10, Some("even"))
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let even: Vec<u64> = listed_ids(&store, 10, Some("even"));
     assert_eq!(even, vec![4, 2]);
 
     let none = store.transactions(10, Some("ev")).unwrap();
@@ -118,12 +118,7 @@ fn retention_removes_oldest_by_count_and_age() {
         removed, 2,
         "transactions 4 and 5 are older than 10 s at 15.5 s"
     );
-    let left: Vec<u64> = store
-        .transactions(10, Some("e"))
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let left: Vec<u64> = listed_ids(&store, 10, Some("e"));
     assert_eq!(left, vec![6], "the endpoint index follows retention");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -134,12 +129,7 @@ fn batch_written_and_counted() {
     let batch: Vec<Transaction> = (1..=4).map(|id| transaction(id, "e", id)).collect();
     store.put_new_transactions(&batch).unwrap();
     assert_eq!(store.transaction_count(), 4);
-    let listed: Vec<u64> = store
-        .transactions(10, Some("e"))
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let listed: Vec<u64> = listed_ids(&store, 10, Some("e"));
     assert_eq!(listed, vec![4, 3, 2, 1]);
     drop(store);
 
@@ -169,12 +159,7 @@ fn segment_lists_each_endpoint() {
         .collect();
     store.put_new_transactions(&batch).unwrap();
 
-    let three: Vec<u64> = store
-        .transactions(10, Some("three"))
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let three: Vec<u64> = listed_ids(&store, 10, Some("three"));
     assert_eq!(three, vec![15, 12]);
     assert_eq!(store.transaction(13).unwrap().map(|t| t.id), Some(13));
     assert_eq!(store.transaction(16).unwrap(), None, "past the segment");
@@ -288,12 +273,7 @@ fn segments_live_in_private_files_and_survive_reopen() {
         2,
         "a reopened store appends to a new file"
     );
-    let listed: Vec<u64> = reopened
-        .transactions(10, None)
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let listed: Vec<u64> = listed_ids(&reopened, 10, None);
     assert_eq!(listed, vec![10, 3, 2, 1]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -321,12 +301,7 @@ fn retention_deletes_files_no_segment_is_left_in() {
         vec![format!("{:020}.seg", 3)],
         "the first file held only removed segments"
     );
-    let left: Vec<u64> = store
-        .transactions(10, None)
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let left: Vec<u64> = listed_ids(&store, 10, None);
     assert_eq!(left, vec![4, 3]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -344,12 +319,7 @@ fn missing_segment_file_skipped_in_listings() {
         .unwrap();
     std::fs::remove_file(dir.join("segments").join(format!("{:020}.seg", 1))).unwrap();
 
-    let listed: Vec<u64> = store
-        .transactions(10, Some("e"))
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let listed: Vec<u64> = listed_ids(&store, 10, Some("e"));
     assert_eq!(listed, vec![2], "what is still on disk is listed");
     assert_eq!(store.transaction(1).unwrap(), None);
     std::fs::remove_dir_all(&dir).unwrap();
