@@ -49,7 +49,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 pub fn main(args: DaemonArgs) -> ExitCode {
     init_tracing();
 
-    // mimalloc asks for transparent huge pages on its arenas, so every
+    // mimalloc requests transparent huge pages for its arenas, so every
     // 2 MiB region the daemon touches becomes resident whole: an idle
     // daemon measured 86 MB resident with them and 53 MB without. The
     // pipeline benchmark ran as fast with MIMALLOC_ALLOW_THP=0 as without.

@@ -76,7 +76,7 @@ fn fingerprint_known_vector() {
 }
 
 #[test]
-fn fingerprint_hex_in_json_and_bytes_in_the_store() {
+fn fingerprint_serialized_hex_or_bytes() {
     let fingerprint = Fingerprinter::from_key([1; 32]).fingerprint("t", b"v");
     let json = serde_json::to_string(&fingerprint).unwrap();
     assert_eq!(json, format!("\"{EXPECTED_VECTOR}\""));
