@@ -586,3 +586,51 @@ impl Pipeline {
         self.shared.store.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_now_without_pending_asks_nothing() {
+        let pending = PendingWrites::default();
+        pending.write_now(Duration::from_secs(60));
+        assert!(!pending.flush_requested.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn write_now_waits_for_the_capture_thread() {
+        let pending = Arc::new(PendingWrites::default());
+        pending.count.store(3, Ordering::Release);
+
+        // Stands in for the capture thread: writes once asked.
+        let capture = {
+            let pending = Arc::clone(&pending);
+            std::thread::spawn(move || {
+                while !pending.flush_requested.swap(false, Ordering::AcqRel) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                pending.count.store(0, Ordering::Release);
+            })
+        };
+        pending.write_now(Duration::from_secs(60));
+        assert_eq!(
+            pending.count.load(Ordering::Acquire),
+            0,
+            "returned once written"
+        );
+        capture.join().unwrap();
+    }
+
+    #[test]
+    fn write_now_gives_up_when_nobody_writes() {
+        let pending = PendingWrites::default();
+        pending.count.store(3, Ordering::Release);
+        pending.write_now(Duration::from_millis(10));
+        assert!(
+            pending.flush_requested.load(Ordering::Acquire),
+            "the request stays for the capture thread"
+        );
+        assert_eq!(pending.count.load(Ordering::Acquire), 3);
+    }
+}

@@ -324,3 +324,39 @@ fn missing_segment_file_skipped_in_listings() {
     assert_eq!(store.transaction(1).unwrap(), None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn older_formats_dropped_at_open() {
+    let dir = std::env::temp_dir().join(format!("ztapi-store-legacy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    {
+        let db = sled::open(dir.join("db")).unwrap();
+        db.open_tree("segments")
+            .unwrap()
+            .insert(1u64.to_be_bytes(), &b"a segment in sled"[..])
+            .unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(LEGACY_COUNT_KEY, &7u64.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+
+    let store = Store::open(&dir, KEEP_ALL).unwrap();
+    assert_eq!(store.transaction_count(), 0, "the old count is not trusted");
+    assert!(
+        !store
+            .db
+            .tree_names()
+            .iter()
+            .any(|name| &name[..] == b"segments"),
+        "the tree of whole segments is dropped"
+    );
+    assert_eq!(store.meta.get(LEGACY_COUNT_KEY).unwrap(), None);
+    store
+        .put_new_transactions(&[transaction(1, "e", 1)])
+        .unwrap();
+    assert_eq!(listed_ids(&store, 10, None), vec![1]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
