@@ -8,10 +8,7 @@
 use std::{
     net::SocketAddr,
     num::NonZeroUsize,
-    sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -36,6 +33,10 @@ use crate::{
         Peer, Transaction,
     },
 };
+
+mod pending;
+
+pub use self::pending::PendingWrites;
 
 /// Time between inventory snapshots and retention passes.
 const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
@@ -68,32 +69,6 @@ pub struct Shared {
     /// New transactions held in memory, which the API has written before
     /// it lists transactions.
     pub pending: PendingWrites,
-}
-
-/// A request from the API to the capture thread to write the transactions
-/// it keeps for up to [`PENDING_WINDOW`], so a listing includes every
-/// counted call.
-#[derive(Default)]
-pub struct PendingWrites {
-    /// Transactions held, as the capture thread last published it.
-    count: AtomicUsize,
-    flush_requested: AtomicBool,
-}
-
-impl PendingWrites {
-    /// Asks for the held transactions to be written and waits until they
-    /// are, or until `timeout`. The capture thread looks at the request at
-    /// least once per poll interval.
-    pub fn write_now(&self, timeout: Duration) {
-        if self.count.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        self.flush_requested.store(true, Ordering::Release);
-        let deadline = Instant::now() + timeout;
-        while self.count.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
 }
 
 /// Where the pipeline tells the kernel to stop sending a flow's payload.
@@ -419,18 +394,11 @@ impl Pipeline {
     /// Writes the pending transactions when the oldest has waited
     /// [`PENDING_WINDOW`]; the capture thread calls it after every drain.
     pub fn write_pending_if_due(&mut self) {
-        let requested = self
-            .shared
-            .pending
-            .flush_requested
-            .swap(false, Ordering::AcqRel);
+        let requested = self.shared.pending.take_request();
         if requested || self.pending_since.elapsed() >= PENDING_WINDOW {
             self.write_pending();
         } else {
-            self.shared
-                .pending
-                .count
-                .store(self.pending.len(), Ordering::Release);
+            self.shared.pending.publish(self.pending.len());
         }
     }
 
@@ -443,7 +411,7 @@ impl Pipeline {
             self.store_failed(&error);
         }
         self.pending.clear();
-        self.shared.pending.count.store(0, Ordering::Release);
+        self.shared.pending.publish(0);
     }
 
     /// Completes a stored transaction with the process of its other end,
@@ -584,53 +552,5 @@ impl Pipeline {
         self.publish();
         self.persist()?;
         self.shared.store.flush()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn write_now_without_pending_asks_nothing() {
-        let pending = PendingWrites::default();
-        pending.write_now(Duration::from_secs(60));
-        assert!(!pending.flush_requested.load(Ordering::Acquire));
-    }
-
-    #[test]
-    fn write_now_waits_for_the_capture_thread() {
-        let pending = Arc::new(PendingWrites::default());
-        pending.count.store(3, Ordering::Release);
-
-        // Stands in for the capture thread: writes once asked.
-        let capture = {
-            let pending = Arc::clone(&pending);
-            std::thread::spawn(move || {
-                while !pending.flush_requested.swap(false, Ordering::AcqRel) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                pending.count.store(0, Ordering::Release);
-            })
-        };
-        pending.write_now(Duration::from_secs(60));
-        assert_eq!(
-            pending.count.load(Ordering::Acquire),
-            0,
-            "returned once written"
-        );
-        capture.join().unwrap();
-    }
-
-    #[test]
-    fn write_now_gives_up_when_nobody_writes() {
-        let pending = PendingWrites::default();
-        pending.count.store(3, Ordering::Release);
-        pending.write_now(Duration::from_millis(10));
-        assert!(
-            pending.flush_requested.load(Ordering::Acquire),
-            "the request stays for the capture thread"
-        );
-        assert_eq!(pending.count.load(Ordering::Acquire), 3);
     }
 }
