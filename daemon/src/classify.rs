@@ -27,6 +27,7 @@ mod field_names;
 mod field_rules;
 mod finding;
 mod fingerprint;
+mod fingerprint_cache;
 mod form;
 mod headers;
 mod json;
@@ -42,8 +43,11 @@ mod tests;
 use self::detect::{Claimed, Detectors, Emit};
 use self::field_names::{CustomFieldNames, FieldInfo, FieldKinds};
 use self::finding::SectionRef;
+use self::fingerprint_cache::FingerprintCache;
 use self::registry::{builtin, Registry};
 use self::scan::{FindingSink, MaskSink, Sink};
+
+use std::sync::Mutex;
 
 pub use self::config::{
     ClassifierConfig, ClassifierConfigError, CustomType, TypeOverride, DEFAULT_SCAN_BUDGET_BYTES,
@@ -139,6 +143,8 @@ pub struct Classifier {
     engine: Engine,
     registry: Registry,
     fingerprinter: Fingerprinter,
+    /// Locked once per scan; only the capture thread scans.
+    fingerprint_cache: Mutex<FingerprintCache>,
     scan_budget_bytes: usize,
 }
 
@@ -164,6 +170,7 @@ impl Classifier {
             },
             registry: compiled.registry,
             fingerprinter,
+            fingerprint_cache: Mutex::new(FingerprintCache::default()),
             scan_budget_bytes: compiled.scan_budget_bytes,
         })
     }
@@ -178,7 +185,11 @@ impl Classifier {
             scanned: 0,
             not_scanned: 0,
         };
-        let mut sink = FindingSink::new(&self.registry, &self.fingerprinter);
+        let mut cache = self
+            .fingerprint_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut sink = FindingSink::new(&self.registry, &self.fingerprinter, &mut cache);
 
         self.scan_headers(input.request_headers, &mut budget, &mut sink);
         if let Some(query) = input.query {

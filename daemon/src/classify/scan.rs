@@ -6,6 +6,7 @@ use std::{borrow::Cow, ops::Range};
 
 use super::finding::{FindingSet, Part, SectionRef};
 use super::fingerprint::Fingerprinter;
+use super::fingerprint_cache::FingerprintCache;
 use super::form::walk_form;
 use super::json::{walk_json, JsonError, PathCache};
 use super::multipart;
@@ -42,17 +43,24 @@ pub struct FindingSink<'a> {
     pub part: Part,
     pub registry: &'a Registry,
     pub fingerprinter: &'a Fingerprinter,
+    /// Fingerprints of values seen in earlier calls.
+    pub cache: &'a mut FingerprintCache,
     /// Buffer for the canonical form of each fingerprinted value.
     pub canonical: Vec<u8>,
 }
 
 impl<'a> FindingSink<'a> {
-    pub fn new(registry: &'a Registry, fingerprinter: &'a Fingerprinter) -> Self {
+    pub fn new(
+        registry: &'a Registry,
+        fingerprinter: &'a Fingerprinter,
+        cache: &'a mut FingerprintCache,
+    ) -> Self {
         Self {
             findings: FindingSet::default(),
             part: Part::Request,
             registry,
             fingerprinter,
+            cache,
             canonical: Vec::new(),
         }
     }
@@ -71,12 +79,15 @@ impl Sink for FindingSink<'_> {
     ) {
         let label = self.registry.label(data_type);
         let fingerprinter = self.fingerprinter;
+        let cache = &mut *self.cache;
         let canonical = &mut self.canonical;
         let detected = &value[range];
         self.findings
             .record(data_type, &label, self.part, section, detected, || {
                 let form = fingerprint_form(data_type, detected, canonical);
-                fingerprinter.fingerprint_bytes(label.name, form)
+                cache.get_or_compute(data_type, form, || {
+                    fingerprinter.fingerprint_bytes(label.name, form)
+                })
             });
     }
 
