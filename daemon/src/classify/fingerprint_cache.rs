@@ -2,7 +2,7 @@
 //! customer's e-mail address, a city, a name) is given to HMAC-SHA256 once
 //! instead of on every call. HMAC was the largest single cost of a scan.
 //!
-//! The cache keeps no values. Each slot holds a 64-bit tag of the data type
+//! The cache keeps no values. Each slot contains a 64-bit tag of the data type
 //! and the value's canonical form, made with a SipHash-1-3 key drawn at
 //! random for each cache, and the fingerprint. Without the key, nobody can
 //! make two values share a tag, so a crafted value cannot take another

@@ -119,7 +119,7 @@ pub fn auth_scheme(headers: &[Header]) -> AuthScheme {
         }
         if name.eq_ignore_ascii_case("cookie") {
             cookie = true;
-        } else if is_credential_header(name) && contains_ignore_case(name.as_bytes(), b"key") {
+        } else if contains_ignore_case(name.as_bytes(), b"key") && is_credential_header(name) {
             api_key = true;
         }
     }
