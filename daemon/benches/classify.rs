@@ -12,10 +12,10 @@
 //!
 //! Last measured with that command, release profile, on a 2-core x86_64 VM
 //! shared with other builds, so compare the two figures of one run rather
-//! than runs with each other. Four runs gave the classifier 366-394 MiB/s
-//! and the baseline 48.9-52.0 MiB/s, 7.2-8.0 times the baseline within a
-//! run. The per-core aim is 500 MB/s (477 MiB/s) and 10 times the
-//! baseline, which this does not reach yet.
+//! than runs with each other. Two runs gave the classifier 455-460 MiB/s
+//! and the baseline 48.6 MiB/s, 9.4-9.5 times the baseline within a run.
+//! The per-core aim is 500 MB/s (477 MiB/s) and 10 times the baseline,
+//! which this does not reach yet.
 
 use std::hint::black_box;
 
