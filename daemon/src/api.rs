@@ -154,6 +154,9 @@ pub struct StatusReport {
     pub stored_transactions: u64,
     pub endpoints: u64,
     pub store_bytes: u64,
+    /// Stored segments that listings skipped because they could not be read.
+    #[serde(default)]
+    pub unreadable_segments: u64,
 }
 
 /// [`HookedLibrary`] as the API carries it.

@@ -35,7 +35,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use tracing::info;
+use tracing::{info, warn};
 
 use self::{
     log::{Location, SegmentLog, LOCATION_BYTES},
@@ -83,6 +83,7 @@ pub struct Store {
     retention: Retention,
     ids: Arc<Mutex<IdBlock>>,
     count: Arc<AtomicU64>,
+    unreadable_segments: Arc<AtomicU64>,
 }
 
 /// One end of a transaction's connection.
@@ -162,6 +163,7 @@ impl Store {
                 reserved_end: next,
             })),
             count: Arc::new(AtomicU64::new(count)),
+            unreadable_segments: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -277,11 +279,12 @@ impl Store {
             None => {
                 for entry in self.segment_table.iter().rev() {
                     let (_, entry) = entry?;
-                    // Retention may have deleted the file a moment ago.
-                    let Some(bytes) = self.log.read(TableEntry::parse(&entry)?.location)? else {
+                    let Some(bytes) = self.segment_bytes(&entry) else {
                         continue;
                     };
-                    let segment = Segment::parse(&bytes)?;
+                    let Some(segment) = self.parse_or_skip(&bytes) else {
+                        continue;
+                    };
                     for id in segment.ids().rev() {
                         if found.len() == limit {
                             return Ok(found);
@@ -301,10 +304,12 @@ impl Store {
                     let Some(entry) = self.segment_table.get(segment_key)? else {
                         continue;
                     };
-                    let Some(bytes) = self.log.read(TableEntry::parse(&entry)?.location)? else {
+                    let Some(bytes) = self.segment_bytes(&entry) else {
                         continue;
                     };
-                    let segment = Segment::parse(&bytes)?;
+                    let Some(segment) = self.parse_or_skip(&bytes) else {
+                        continue;
+                    };
                     for id in segment.ids_of(endpoint).rev() {
                         if found.len() == limit {
                             return Ok(found);
@@ -315,6 +320,47 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Reads the segment a `segment_table` value points to. A segment that
+    /// retention deleted a moment ago is `None`. So is one that cannot be
+    /// read (a file cut short by a crash), which is counted and logged, so
+    /// that one damaged segment does not hide the others from a listing.
+    fn segment_bytes(&self, table_entry: &[u8]) -> Option<Vec<u8>> {
+        let read = TableEntry::parse(table_entry).and_then(|entry| self.log.read(entry.location));
+        match read {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                self.note_unreadable(&error);
+                None
+            }
+        }
+    }
+
+    /// Parses segment bytes, or counts and logs why they cannot be.
+    fn parse_or_skip<'b>(&self, bytes: &'b [u8]) -> Option<Segment<'b>> {
+        match Segment::parse(bytes) {
+            Ok(segment) => Some(segment),
+            Err(error) => {
+                self.note_unreadable(&error);
+                None
+            }
+        }
+    }
+
+    fn note_unreadable(&self, error: &anyhow::Error) {
+        let count = self.unreadable_segments.fetch_add(1, Ordering::Relaxed) + 1;
+        if count.is_power_of_two() {
+            warn!(
+                error = format!("{error:#}"),
+                count, "skipped an unreadable segment of the store"
+            );
+        }
+    }
+
+    /// Segments skipped because they could not be read.
+    pub fn unreadable_segments(&self) -> u64 {
+        self.unreadable_segments.load(Ordering::Relaxed)
     }
 
     pub fn transaction_count(&self) -> usize {

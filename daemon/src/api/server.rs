@@ -170,6 +170,7 @@ fn answer(shared: &Shared, sensor: &Mutex<Sensor>, started: Instant, request: Re
                 stored_transactions: shared.store.transaction_count() as u64,
                 endpoints: shared.inventory().len() as u64,
                 store_bytes: shared.store.size_on_disk(),
+                unreadable_segments: shared.store.unreadable_segments(),
             };
             ok_response(report)
         }

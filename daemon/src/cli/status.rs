@@ -19,6 +19,12 @@ pub(super) fn print_status(report: &StatusReport) {
         report.endpoints,
         report.store_bytes / 1024
     );
+    if report.unreadable_segments > 0 {
+        println!(
+            "store: {} unreadable segments skipped in listings (see the daemon log)",
+            report.unreadable_segments
+        );
+    }
 
     println!();
     if report.libraries.is_empty() {

@@ -360,3 +360,31 @@ fn older_formats_dropped_at_open() {
     assert_eq!(listed_ids(&store, 10, None), vec![1]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cut_segment_skipped_in_listings() {
+    let (store, dir) = temporary_store("cut-file", KEEP_ALL);
+    store
+        .put_new_transactions(&[transaction(1, "e", 1)])
+        .unwrap();
+    drop(store);
+    let store = Store::open(&dir, KEEP_ALL).unwrap();
+    store
+        .put_new_transactions(&[transaction(2, "e", 2)])
+        .unwrap();
+
+    // A crash can leave the index pointing past the end of a file.
+    let first = dir.join("segments").join(format!("{:020}.seg", 1));
+    let length = std::fs::metadata(&first).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .unwrap()
+        .set_len(length / 2)
+        .unwrap();
+
+    assert_eq!(listed_ids(&store, 10, None), vec![2]);
+    assert_eq!(listed_ids(&store, 10, Some("e")), vec![2]);
+    assert_eq!(store.unreadable_segments(), 2, "each listing counts it");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
