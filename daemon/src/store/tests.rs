@@ -39,6 +39,25 @@ fn temporary_store(name: &str, retention: Retention) -> (Store, std::path::PathB
     (Store::open(&dir, retention).expect("store opens"), dir)
 }
 
+/// Opens the store in `dir` again. sled releases its file lock only once
+/// its background threads let go of the database, which can be a moment
+/// after the last handle is dropped, so the open is retried for a while.
+fn reopen(dir: &std::path::Path, retention: Retention) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(dir, retention) {
+            Ok(store) => return store,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!(
+                "the store in {} does not open again: {error:#}",
+                dir.display()
+            ),
+        }
+    }
+}
+
 /// Ids of the transactions `store` lists, newest first.
 fn listed_ids(store: &Store, limit: usize, endpoint: Option<&str>) -> Vec<u64> {
     store
@@ -62,7 +81,7 @@ fn transaction_ids_increase_across_reopen() {
     assert_eq!(second, first + 1);
     drop(store);
 
-    let reopened = Store::open(&dir, KEEP_ALL).unwrap();
+    let reopened = reopen(&dir, KEEP_ALL);
     let third = reopened.next_transaction_id().unwrap();
     assert!(third > second, "ids must not repeat after a restart");
     assert!(
@@ -133,7 +152,7 @@ fn batch_written_and_counted() {
     assert_eq!(listed, vec![4, 3, 2, 1]);
     drop(store);
 
-    let reopened = Store::open(&dir, KEEP_ALL).unwrap();
+    let reopened = reopen(&dir, KEEP_ALL);
     assert_eq!(reopened.transaction_count(), 4, "counted again at open");
     assert!(reopened.next_transaction_id().unwrap() > 4);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -260,7 +279,7 @@ fn segments_live_in_private_files_and_survive_reopen() {
     );
     drop(store);
 
-    let reopened = Store::open(&dir, KEEP_ALL).unwrap();
+    let reopened = reopen(&dir, KEEP_ALL);
     assert_eq!(
         reopened.transaction(2).unwrap().map(|t| t.path),
         Some("/items/2".to_owned())
@@ -289,7 +308,7 @@ fn retention_deletes_files_no_segment_is_left_in() {
         .put_new_transactions(&[transaction(1, "e", 1), transaction(2, "e", 2)])
         .unwrap();
     drop(store);
-    let store = Store::open(&dir, retention).unwrap();
+    let store = reopen(&dir, retention);
     store
         .put_new_transactions(&[transaction(3, "e", 3), transaction(4, "e", 4)])
         .unwrap();
@@ -313,7 +332,7 @@ fn missing_segment_file_skipped_in_listings() {
         .put_new_transactions(&[transaction(1, "e", 1)])
         .unwrap();
     drop(store);
-    let store = Store::open(&dir, KEEP_ALL).unwrap();
+    let store = reopen(&dir, KEEP_ALL);
     store
         .put_new_transactions(&[transaction(2, "e", 2)])
         .unwrap();
@@ -343,7 +362,7 @@ fn older_formats_dropped_at_open() {
         db.flush().unwrap();
     }
 
-    let store = Store::open(&dir, KEEP_ALL).unwrap();
+    let store = reopen(&dir, KEEP_ALL);
     assert_eq!(store.transaction_count(), 0, "the old count is not trusted");
     assert!(
         !store
@@ -368,7 +387,7 @@ fn cut_segment_skipped_in_listings() {
         .put_new_transactions(&[transaction(1, "e", 1)])
         .unwrap();
     drop(store);
-    let store = Store::open(&dir, KEEP_ALL).unwrap();
+    let store = reopen(&dir, KEEP_ALL);
     store
         .put_new_transactions(&[transaction(2, "e", 2)])
         .unwrap();
