@@ -325,9 +325,10 @@ fn retention_deletes_files_no_segment_is_left_in() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn missing_segment_file_skipped_in_listings() {
-    let (store, dir) = temporary_store("missing-file", KEEP_ALL);
+/// A store whose transactions 1 and 2 are in two segment files, named
+/// after them, because a reopened store appends to a new file.
+fn store_with_two_files(name: &str) -> (Store, std::path::PathBuf) {
+    let (store, dir) = temporary_store(name, KEEP_ALL);
     store
         .put_new_transactions(&[transaction(1, "e", 1)])
         .unwrap();
@@ -336,6 +337,12 @@ fn missing_segment_file_skipped_in_listings() {
     store
         .put_new_transactions(&[transaction(2, "e", 2)])
         .unwrap();
+    (store, dir)
+}
+
+#[test]
+fn missing_segment_file_skipped_in_listings() {
+    let (store, dir) = store_with_two_files("missing-file");
     std::fs::remove_file(dir.join("segments").join(format!("{:020}.seg", 1))).unwrap();
 
     let listed: Vec<u64> = listed_ids(&store, 10, Some("e"));
@@ -382,15 +389,7 @@ fn older_formats_dropped_at_open() {
 
 #[test]
 fn cut_segment_skipped_in_listings() {
-    let (store, dir) = temporary_store("cut-file", KEEP_ALL);
-    store
-        .put_new_transactions(&[transaction(1, "e", 1)])
-        .unwrap();
-    drop(store);
-    let store = reopen(&dir, KEEP_ALL);
-    store
-        .put_new_transactions(&[transaction(2, "e", 2)])
-        .unwrap();
+    let (store, dir) = store_with_two_files("cut-file");
 
     // A crash can leave the index pointing past the end of a file.
     let first = dir.join("segments").join(format!("{:020}.seg", 1));
