@@ -4,10 +4,10 @@
 //!
 //! The cache keeps no values. Each slot contains a 64-bit tag of the data type
 //! and the value's canonical form, made with a SipHash-1-3 key drawn at
-//! random for each cache, and the fingerprint. Without the key, nobody can
-//! make two values share a tag, so a crafted value cannot take another
-//! value's fingerprint. Slots are direct-mapped and overwritten, so the
-//! memory is fixed: [`SLOTS`] slots of 24 bytes.
+//! random for each cache, and the fingerprint. The key never leaves the
+//! process, so a sender cannot craft a value whose tag matches another
+//! value's and take its fingerprint. Slots are direct-mapped and
+//! overwritten, so the memory is fixed: [`SLOTS`] slots of 24 bytes.
 //!
 //! NOTE: two distinct values whose tags collide by chance would share a
 //! fingerprint. With 64-bit tags that is about one lookup in 2^52 for a

@@ -32,8 +32,8 @@ impl PendingWrites {
     }
 
     /// Publishes how many transactions the capture thread keeps in memory.
-    pub(super) fn publish(&self, kept: usize) {
-        self.count.store(kept, Ordering::Release);
+    pub(super) fn publish(&self, pending_count: usize) {
+        self.count.store(pending_count, Ordering::Release);
     }
 
     /// Returns whether the API asked for a write since the last call.

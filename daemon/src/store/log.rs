@@ -4,9 +4,9 @@
 //! sled keeps memory in proportion to the data it stores and rewrites tree
 //! nodes on insert, so the bulk of the store stays out of it. A file takes
 //! segments until it passes [`FILE_BYTES`]; the next segment starts a new
-//! file, named after the first transaction id it holds. Retention deletes
+//! file, named after the first transaction id it contains. Retention deletes
 //! whole files once none of their segments is listed any more, so the disk
-//! holds at most one file more than retention asks for.
+//! keeps at most one file more than the retention limits require.
 
 use std::{
     fs::{File, OpenOptions},
@@ -32,7 +32,7 @@ pub struct Location {
     pub length: u32,
 }
 
-/// Bytes of an encoded [`Location`].
+/// Length of an encoded [`Location`], in bytes.
 pub const LOCATION_BYTES: usize = 20;
 
 impl Location {

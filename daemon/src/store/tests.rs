@@ -325,8 +325,9 @@ fn retention_deletes_files_no_segment_is_left_in() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A store whose transactions 1 and 2 are in two segment files, named
-/// after them, because a reopened store appends to a new file.
+/// Opens a store with transactions 1 and 2 in two segment files named after
+/// them: the store is reopened between the writes, and a reopened store
+/// appends to a new file.
 fn store_with_two_files(name: &str) -> (Store, std::path::PathBuf) {
     let (store, dir) = temporary_store(name, KEEP_ALL);
     store
